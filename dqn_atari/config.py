@@ -1,0 +1,127 @@
+"""Typed configuration schemas, registered in Hydra's ConfigStore.
+
+Every count names its unit in its key or its comment:
+  * frames       -- raw ALE frames (the emulator's 60 Hz ticks),
+  * agent steps  -- decisions of the agent; one agent step = ``action_repeat_frames`` frames,
+  * updates      -- gradient steps of the learner,
+  * transitions  -- entries of the replay (one per agent step).
+
+The paper's Extended Data Table 1 says "frames" for several counts that DeepMind's
+(DQN Zoo) and Google's (Dopamine) reimplementations count in agent steps; the keys
+below follow the reimplementations and say so.
+
+The YAML files under ``conf/`` are merged on top of these dataclasses, so a
+mistyped key or a value of the wrong type in an override is an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+# DeepMind's centered RMSProp epsilon: 0.01 ("min squared gradient") divided by
+# 32^2 because the loss is averaged over a batch of 32 (DQN Zoo's run_atari.py).
+NATURE_RMSPROP_EPS = 0.01 / 32**2
+
+
+@dataclass
+class EnvConfig:
+    """The Atari environment and the Nature preprocessing."""
+
+    game: str = "pong"  # snake_case ALE ROM id (ale_py.roms.get_all_rom_ids()), or "catch"
+    action_repeat_frames: int = 4  # frames per agent step; reward summed over them
+    max_pool_frames: int = 2  # observation = pixel-wise max over the last 2 raw frames
+    frame_size: int = 84  # processed frames are frame_size x frame_size, grayscale
+    resize_interpolation: str = "area"  # "area" (gymnasium, ale-py, Dopamine) | "bilinear" (DQN Zoo)
+    stack_frames: int = 4  # processed frames per agent state
+    noop_max_frames: int = 30  # U{0..30} NOOP frames (not agent steps) at every reset
+    terminal_on_life_loss: bool = True  # learning terminal; the game itself is NOT reset
+    clip_rewards: bool = True  # clip to [-1, 1] for learning only; scores stay raw
+    max_episode_frames_train: int = 108_000  # frames (30 minutes at 60 Hz)
+    max_episode_frames_eval: int = 18_000  # frames (5 minutes: the Nature evaluation cap)
+    sticky_actions: bool = False  # True: repeat_action_probability 0.25 (Machado et al. 2018)
+    full_action_space: bool = False  # Nature: the game's minimal action set
+    num_envs: int = 1  # parallel actors (ale-py's AtariVectorEnv when > 1)
+
+
+@dataclass
+class AgentConfig:
+    """The DQN learner: target, loss, schedules, update periods."""
+
+    gamma: float = 0.99  # discount per agent step
+    double_dqn: bool = False  # van Hasselt et al. 2016 target
+    dueling: bool = False  # Wang et al. 2016 head
+    huber_delta: float = 1.0  # the paper's "error clipping" to [-1, 1]
+    batch_size: int = 32  # transitions per update
+    update_period_agent_steps: int = 4  # one update every 4 agent steps
+    target_update_period_agent_steps: int = 10_000  # hard copy (= 2,500 updates)
+    learning_starts_agent_steps: int = 50_000  # transitions collected before the first update
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.1
+    epsilon_decay_agent_steps: int = 1_000_000  # linear decay, counted from agent step 0
+    epsilon_eval: float = 0.05
+    device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
+    compile: bool = False  # torch.compile the Q-network
+
+
+@dataclass
+class OptimConfig:
+    """Optimizer. ``rmsprop_centered`` is DeepMind's: epsilon inside the square root."""
+
+    name: str = "rmsprop_centered"  # "rmsprop_centered" | "adam"
+    lr: float = 2.5e-4
+    decay: float = 0.95  # RMSProp squared- and mean-gradient decay
+    eps: float = NATURE_RMSPROP_EPS  # inside sqrt for rmsprop_centered; Adam's eps otherwise
+    max_grad_norm: float = 0.0  # 0 disables gradient clipping (the paper clips the TD error only)
+
+
+@dataclass
+class ReplayConfig:
+    """Uniform experience replay storing one uint8 84x84 frame per transition."""
+
+    capacity: int = 1_000_000  # transitions (= agent steps)
+    compress: bool = False  # lz4-compress frames in memory
+    check_memory: bool = True  # refuse to allocate a buffer that does not fit in RAM
+
+
+@dataclass
+class LoggerConfig:
+    """Metric sinks: a CSV in the run directory always; wandb when enabled."""
+
+    wandb_mode: str = "offline"  # "offline" | "online" | "disabled"
+    wandb_project: str = "dqn-atari"
+    wandb_entity: str | None = None
+    wandb_group: str | None = None  # defaults to the experiment name
+    wandb_tags: list[str] = field(default_factory=list)
+    progress_bar: bool = True
+
+
+@dataclass
+class Config:
+    """A whole run. ``experiment/*.yaml`` presets override any of it."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+
+    experiment_name: str = MISSING  # set by the experiment preset
+    experiment_note: str = ""  # e.g. "NOT the Nature setting" for the fast preset
+    seed: int = 0
+    total_frames: int = 50_000_000  # training frames (the paper's budget)
+    train_agent_steps_per_iteration: int = 250_000  # = 1M frames
+    eval_agent_steps_per_iteration: int = 125_000  # at epsilon_eval; 0 disables
+    run_dir: str = "runs/${experiment_name}/${env.game}/seed_${seed}"
+    checkpoint_keep: int = 2  # checkpoints kept on disk
+    checkpoint_replay: bool = True  # include the replay in checkpoints (needed for exact resume)
+    torch_threads: int = 0  # 0: torch's default
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form, for user extensions
+
+
+def register_configs() -> None:
+    """Register the schema so ``conf/config.yaml`` is type-checked against it."""
+    ConfigStore.instance().store(name="config_schema", node=Config)

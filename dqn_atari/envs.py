@@ -1,0 +1,289 @@
+"""Atari environments with the Nature DQN preprocessing (Mnih et al. 2015).
+
+``make_env(env_cfg, seed, mode)`` builds one game on ale-py's ``ALEInterface``
+with every ALE setting written out (never an id's defaults):
+
+* ALE frame skip 1; *our* action repeat of 4 frames, reward summed over them;
+* the observation is the pixel-wise max over the last two raw frames,
+  in ALE's grayscale (palette luminance, as Dopamine), resized to 84x84
+  (OpenCV area interpolation by default, bilinear as DQN Zoo on request);
+* U{0..30} NOOP *frames* at every reset (frames, not agent steps);
+* a lost life is reported (``life_lost``) but the game is NOT reset: the caller
+  ends the learning episode there and the game goes on;
+* rewards are returned raw (unclipped); clipping is the learner's business;
+* the episode is truncated at a cap in frames: 108,000 in training, 18,000
+  (5 minutes, the Nature evaluation protocol) in evaluation;
+* the minimal action set; ``repeat_action_probability`` 0, or 0.25 with
+  ``env.sticky_actions=true`` (Machado et al. 2018).
+
+The 4-frame agent state is built by ``FrameStacker``; a new learning episode
+starts from zeros (as Dopamine), so a stack never mixes two episodes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any, NamedTuple
+
+import cv2
+import numpy as np
+
+from dqn_atari.config import EnvConfig
+
+STICKY_ACTION_PROBABILITY = 0.25  # Machado et al. 2018
+TOY_GAMES = ("catch",)
+
+_INTERPOLATIONS = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR}
+
+
+class StepResult(NamedTuple):
+    """What one agent step returns (see docs/CONTRACTS.md)."""
+
+    frame: np.ndarray  # (84, 84) uint8 processed observation after the step
+    reward: float  # raw reward summed over the repeated frames (unclipped)
+    life_lost: bool  # a life was lost on this step
+    game_over: bool  # the game ended
+    truncated: bool  # the episode frame cap was reached
+
+
+class UnknownGameError(ValueError):
+    """Raised for a game name that ale-py does not ship."""
+
+
+def atari_game_ids() -> list[str]:
+    """The snake_case ROM ids that ale-py ships (``pong``, ``ms_pacman``, ...)."""
+    from ale_py import roms
+
+    return sorted(roms.get_all_rom_ids())
+
+
+def normalise_game_name(name: str) -> str:
+    """``Pong``, ``MsPacman``, ``ALE/MsPacman-v5`` and ``ms_pacman`` all become ``ms_pacman``."""
+    base = name.strip()
+    base = re.sub(r"^ALE/", "", base)
+    base = re.sub(r"(NoFrameskip)?-v\d+$", "", base)
+    base = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", base)
+    return base.lower().replace("-", "_")
+
+
+def resolve_game(name: str) -> str:
+    """Return the ale-py ROM id for ``name`` or raise with the closest names."""
+    game = normalise_game_name(name)
+    known = atari_game_ids()
+    if game in known or game in TOY_GAMES:
+        return game
+    close = difflib.get_close_matches(game, known + list(TOY_GAMES), n=5, cutoff=0.5)
+    hint = f" Closest ale-py ROM names: {', '.join(close)}." if close else ""
+    raise UnknownGameError(
+        f"Unknown game {name!r}.{hint} Set env.game to one of the {len(known)} names in "
+        "ale_py.roms.get_all_rom_ids() (snake_case, e.g. env.game=ms_pacman), or 'catch'."
+    )
+
+
+def max_episode_frames(env_cfg: EnvConfig, mode: str) -> int:
+    """The episode cap in frames for ``mode`` ("train" or "eval")."""
+    if mode == "train":
+        return env_cfg.max_episode_frames_train
+    if mode == "eval":
+        return env_cfg.max_episode_frames_eval
+    raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
+
+
+def preprocess_frame(
+    raw_max: np.ndarray, frame_size: int = 84, interpolation: str = "area"
+) -> np.ndarray:
+    """Resize a grayscale (210, 160) frame to (frame_size, frame_size) uint8."""
+    try:
+        flag = _INTERPOLATIONS[interpolation]
+    except KeyError:
+        raise ValueError(
+            f"env.resize_interpolation={interpolation!r} is not one of {sorted(_INTERPOLATIONS)}"
+        ) from None
+    return cv2.resize(raw_max, (frame_size, frame_size), interpolation=flag)
+
+
+class NatureAtariEnv:
+    """One Atari game with the Nature preprocessing (see the module docstring)."""
+
+    def __init__(
+        self,
+        game: str,
+        seed: int,
+        *,
+        action_repeat_frames: int = 4,
+        max_pool_frames: int = 2,
+        frame_size: int = 84,
+        resize_interpolation: str = "area",
+        noop_max_frames: int = 30,
+        max_episode_frames: int = 108_000,
+        sticky_actions: bool = False,
+        full_action_space: bool = False,
+    ) -> None:
+        import ale_py
+        from ale_py import roms
+
+        if max_pool_frames not in (1, 2):
+            raise ValueError("env.max_pool_frames must be 1 or 2")
+        if action_repeat_frames < max_pool_frames:
+            raise ValueError("env.action_repeat_frames must be >= env.max_pool_frames")
+        self.game = resolve_game(game)
+        self.action_repeat_frames = action_repeat_frames
+        self.max_pool_frames = max_pool_frames
+        self.frame_size = frame_size
+        self.resize_interpolation = resize_interpolation
+        self.noop_max_frames = noop_max_frames
+        self.max_episode_frames = max_episode_frames
+
+        ale_seed, noop_seed = np.random.SeedSequence(seed).generate_state(2)
+        self._noop_rng = np.random.Generator(np.random.PCG64(int(noop_seed)))
+        ale = ale_py.ALEInterface()
+        ale.setLoggerMode(ale_py.LoggerMode.Error)
+        ale.setInt("random_seed", int(ale_seed) & 0x7FFFFFFF)
+        ale.setInt("frame_skip", 1)  # we repeat actions ourselves, to max-pool
+        ale.setFloat(
+            "repeat_action_probability", STICKY_ACTION_PROBABILITY if sticky_actions else 0.0
+        )
+        # The cap is enforced here, in frames, so truncation is reported explicitly.
+        ale.setInt("max_num_frames_per_episode", 0)
+        ale.loadROM(roms.get_rom_path(self.game))
+        self.ale = ale
+        action_set = ale.getLegalActionSet() if full_action_space else ale.getMinimalActionSet()
+        self._actions = list(action_set)
+        height, width = ale.getScreenDims()
+        self._screens = np.zeros((2, height, width), dtype=np.uint8)
+        self._episode_frames = 0
+        self._lives = 0
+        self.last_noop_frames = 0  # NOOP frames played at the last reset
+
+    @property
+    def num_actions(self) -> int:
+        return len(self._actions)
+
+    @property
+    def action_meanings(self) -> list[str]:
+        return [str(a).split(".")[-1] for a in self._actions]
+
+    @property
+    def episode_frames(self) -> int:
+        """Frames since the last reset, no-ops included."""
+        return self._episode_frames
+
+    @property
+    def lives(self) -> int:
+        return self._lives
+
+    def _observation(self) -> np.ndarray:
+        pooled = np.maximum(self._screens[0], self._screens[1]) if self.max_pool_frames == 2 else (
+            self._screens[1]
+        )
+        return preprocess_frame(pooled, self.frame_size, self.resize_interpolation)
+
+    def reset(self) -> np.ndarray:
+        """Start a new game after U{0..noop_max_frames} NOOP frames; return the first frame."""
+        import ale_py
+
+        while True:
+            self.ale.reset_game()
+            self._episode_frames = 0
+            self.ale.getScreenGrayscale(self._screens[1])
+            self._screens[0] = self._screens[1]
+            num_noops = int(self._noop_rng.integers(0, self.noop_max_frames + 1))
+            for _ in range(num_noops):
+                self.ale.act(ale_py.Action.NOOP)
+                self._episode_frames += 1
+                self._screens[0] = self._screens[1]
+                self.ale.getScreenGrayscale(self._screens[1])
+                if self.ale.game_over():
+                    break
+            if not self.ale.game_over():
+                break
+        self.last_noop_frames = num_noops
+        self._lives = self.ale.lives()
+        return self._observation()
+
+    def step(self, action: int) -> StepResult:
+        """Repeat ``action`` for ``action_repeat_frames`` frames (fewer if the game ends)."""
+        ale_action = self._actions[action]
+        reward = 0.0
+        game_over = truncated = False
+        for i in range(self.action_repeat_frames):
+            reward += self.ale.act(ale_action)
+            self._episode_frames += 1
+            if i >= self.action_repeat_frames - 2:
+                self.ale.getScreenGrayscale(self._screens[i - self.action_repeat_frames + 2])
+            game_over = self.ale.game_over()
+            truncated = self._episode_frames >= self.max_episode_frames
+            if game_over or truncated:
+                if i < self.action_repeat_frames - 1:  # screens must show the last frame
+                    self.ale.getScreenGrayscale(self._screens[1])
+                    if i < self.action_repeat_frames - 2:
+                        self._screens[0] = self._screens[1]
+                break
+        lives = self.ale.lives()
+        life_lost = lives < self._lives
+        self._lives = lives
+        return StepResult(self._observation(), reward, life_lost, game_over, truncated and not game_over)
+
+    def get_state(self) -> dict[str, Any]:
+        """Everything needed to continue this game exactly (emulator, RNGs, counters)."""
+        return {
+            "ale_state": self.ale.cloneState(include_rng=True),
+            "noop_rng": self._noop_rng.bit_generator.state,
+            "screens": self._screens.copy(),
+            "episode_frames": self._episode_frames,
+            "lives": self._lives,
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.ale.restoreState(state["ale_state"])
+        self._noop_rng.bit_generator.state = state["noop_rng"]
+        self._screens[...] = state["screens"]
+        self._episode_frames = state["episode_frames"]
+        self._lives = state["lives"]
+
+
+def make_env(env_cfg: EnvConfig, seed: int, mode: str = "train"):
+    """Build one environment of ``env_cfg.game`` for ``mode`` ("train" or "eval")."""
+    cap = max_episode_frames(env_cfg, mode)
+    game = resolve_game(env_cfg.game)
+    if game == "catch":
+        from dqn_atari.catch import CatchEnv
+
+        return CatchEnv(
+            seed=seed,
+            frame_size=env_cfg.frame_size,
+            max_episode_frames=cap,
+            action_repeat_frames=env_cfg.action_repeat_frames,
+        )
+    return NatureAtariEnv(
+        game,
+        seed,
+        action_repeat_frames=env_cfg.action_repeat_frames,
+        max_pool_frames=env_cfg.max_pool_frames,
+        frame_size=env_cfg.frame_size,
+        resize_interpolation=env_cfg.resize_interpolation,
+        noop_max_frames=env_cfg.noop_max_frames,
+        max_episode_frames=cap,
+        sticky_actions=env_cfg.sticky_actions,
+        full_action_space=env_cfg.full_action_space,
+    )
+
+
+class FrameStacker:
+    """The agent state: the last ``stack_frames`` processed frames, zero-filled at episode start."""
+
+    def __init__(self, stack_frames: int = 4, frame_size: int = 84) -> None:
+        self.stack = np.zeros((stack_frames, frame_size, frame_size), dtype=np.uint8)
+
+    def reset(self, frame: np.ndarray) -> np.ndarray:
+        """Start a learning episode whose first frame is ``frame``."""
+        self.stack[:-1] = 0
+        self.stack[-1] = frame
+        return self.stack
+
+    def push(self, frame: np.ndarray) -> np.ndarray:
+        """Append ``frame`` (dropping the oldest); returns the stack (a view: copy to keep)."""
+        self.stack[:-1] = self.stack[1:]
+        self.stack[-1] = frame
+        return self.stack
