@@ -122,6 +122,15 @@ class Config:
     extra: dict[str, Any] = field(default_factory=dict)  # free-form, for user extensions
 
 
+def agent_steps_fraction(total_frames: int, action_repeat_frames: int, fraction: float) -> int:
+    """``fraction`` of a budget of ``total_frames``, in agent steps (for presets)."""
+    return int(total_frames // action_repeat_frames * fraction)
+
+
 def register_configs() -> None:
-    """Register the schema so ``conf/config.yaml`` is type-checked against it."""
+    """Register the schema and resolvers so ``conf/config.yaml`` is type-checked."""
+    from omegaconf import OmegaConf
+
     ConfigStore.instance().store(name="config_schema", node=Config)
+    if not OmegaConf.has_resolver("agent_steps_fraction"):
+        OmegaConf.register_new_resolver("agent_steps_fraction", agent_steps_fraction)

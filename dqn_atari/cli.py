@@ -1,0 +1,74 @@
+"""Command-line helpers: catch a mistyped override before Hydra does, with suggestions.
+
+Hydra already refuses an unknown key ("Key 'lr' not in 'AgentConfig'"); this adds
+what to type instead, e.g. ``agent.lr=1e-4`` -> "did you mean optim.lr?".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from pathlib import Path
+
+from dqn_atari.config import Config
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+GROUPS = ("env", "agent", "optim", "replay", "logger", "experiment")
+
+
+class OverrideError(ValueError):
+    """An override names a key or a preset that does not exist."""
+
+
+def schema_keys(node=Config, prefix: str = "") -> list[str]:
+    """Every dotted leaf key of the schema (``env.game``, ``optim.lr``, ...)."""
+    keys = []
+    for f in dataclasses.fields(node):
+        name = f"{prefix}{f.name}"
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        if dataclasses.is_dataclass(default):
+            keys.extend(schema_keys(type(default), name + "."))
+        else:
+            keys.append(name)
+    return keys
+
+
+def group_options(group: str) -> list[str]:
+    """Preset names available in ``conf/<group>/``."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def suggest(key: str, known: list[str]) -> list[str]:
+    """Close matches by full key, then keys sharing the last component."""
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+    leaf = key.rsplit(".", 1)[-1]
+    close += [k for k in known if k.rsplit(".", 1)[-1] == leaf and k not in close]
+    return close[:5]
+
+
+def check_overrides(args: list[str]) -> None:
+    """Raise ``OverrideError`` for an unknown key or preset among ``key=value`` arguments."""
+    known = schema_keys()
+    for arg in args:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        key, value = arg.split("=", 1)
+        key = key.lstrip("+~")
+        if key.startswith("hydra") or key.startswith("extra."):
+            continue
+        if key in GROUPS:
+            options = group_options(key)
+            for choice in value.split(","):
+                if choice.strip() and choice.strip() not in options:
+                    raise OverrideError(
+                        f"{key}={choice} is not a preset; choose one of: {', '.join(options)} "
+                        f"(files in conf/{key}/)"
+                    )
+            continue
+        if key not in known:
+            hints = suggest(key, known)
+            hint = f" Did you mean: {', '.join(hints)}?" if hints else ""
+            raise OverrideError(
+                f"unknown config key {key!r} in override {arg!r}.{hint} "
+                "All keys, with units, are in dqn_atari/config.py and conf/."
+            )

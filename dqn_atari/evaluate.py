@@ -1,0 +1,189 @@
+"""The Nature evaluation protocol: ``python -m dqn_atari.evaluate run_dir=... [key=value ...]``.
+
+30 games, each capped at 18,000 frames (5 minutes), each after U{0..30} random
+no-op frames, at epsilon 0.05 (Mnih et al. 2015, Methods). Reports the mean and
+std of the raw scores and the human-normalised score (5-minute human scores, as
+the paper) as JSON in the run directory (``eval_nature.json``).
+
+Arguments (``key=value``):
+  run_dir=PATH       a training run directory (its latest checkpoint is used), or
+  checkpoint=PATH    one checkpoint file (its run directory is its grandparent);
+  episodes=30        games to play;
+  seed=N             evaluation seed (default: the run's seed + 10,000);
+  video=PATH.mp4     also write an MP4 of the first game;
+  device=auto        torch device.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from dqn_atari.actor import Actor
+from dqn_atari.agent import DQNAgent
+from dqn_atari.checkpoint import CheckpointNotFoundError, checkpoint_paths, load_checkpoint
+from dqn_atari.config import Config
+from dqn_atari.envs import make_env
+
+NATURE_EVAL_EPISODES = 30
+NATURE_EVAL_EPSILON = 0.05
+NATURE_EVAL_MAX_FRAMES = 18_000  # 5 minutes at 60 Hz
+USAGE = "usage: python -m dqn_atari.evaluate run_dir=PATH | checkpoint=PATH [episodes=30] " \
+        "[seed=N] [video=out.mp4] [device=auto]"
+
+
+def find_checkpoint(run_dir: str | None, checkpoint: str | None) -> Path:
+    """The checkpoint to evaluate, with an error that says what to pass instead."""
+    if checkpoint:
+        path = Path(checkpoint)
+        if not path.is_file():
+            raise CheckpointNotFoundError(f"checkpoint {path} does not exist")
+        return path
+    if not run_dir:
+        raise CheckpointNotFoundError(f"pass run_dir=... or checkpoint=...\n{USAGE}")
+    paths = checkpoint_paths(Path(run_dir))
+    if not paths:
+        raise CheckpointNotFoundError(
+            f"no checkpoint in {run_dir}/checkpoints/: train first "
+            f"(python -m dqn_atari.train run_dir={run_dir}) or pass checkpoint=PATH"
+        )
+    return paths[0]
+
+
+class _VideoRecorder:
+    """Writes the emulator's RGB screen after every agent step to an MP4 (OpenCV)."""
+
+    def __init__(self, path: Path, env, fps: int = 15) -> None:
+        import cv2
+
+        self.env = env
+        height, width = env.ale.getScreenDims()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                                      (width, height))
+        if not self.writer.isOpened():
+            raise RuntimeError(f"OpenCV cannot write {path}")
+
+    def frame(self) -> None:
+        rgb = self.env.ale.getScreenRGB()
+        self.writer.write(rgb[..., ::-1])  # OpenCV wants BGR
+
+    def close(self) -> None:
+        self.writer.release()
+
+
+def evaluate_agent(agent: DQNAgent, cfg: Config, *, episodes: int, seed: int,
+                   video: Path | None = None, epsilon: float = NATURE_EVAL_EPSILON,
+                   max_episode_frames: int = NATURE_EVAL_MAX_FRAMES) -> list[float]:
+    """Raw scores of ``episodes`` games under the Nature protocol."""
+    env_cfg = OmegaConf.merge(OmegaConf.structured(cfg.env),
+                              {"max_episode_frames_eval": max_episode_frames})
+    env = make_env(env_cfg, seed=seed, mode="eval")
+    actor = Actor(env, stack_frames=cfg.env.stack_frames, frame_size=cfg.env.frame_size,
+                  terminal_on_life_loss=cfg.env.terminal_on_life_loss,
+                  clip_rewards=cfg.env.clip_rewards)
+    rng = np.random.default_rng([seed, 4])
+    recorder = _VideoRecorder(video, env) if video is not None and hasattr(env, "ale") else None
+    scores: list[float] = []
+    try:
+        while len(scores) < episodes:
+            game = actor.step(agent.act(actor.state, epsilon, rng))
+            if recorder is not None:
+                recorder.frame()
+            if game is not None:
+                scores.append(game.raw_return)
+                if recorder is not None:
+                    recorder.close()
+                    recorder = None
+    finally:
+        if recorder is not None:
+            recorder.close()
+    return scores
+
+
+def _human_normalized(game: str, mean: float) -> float | None:
+    from dqn_atari.scores import human_normalized, is_known_game
+
+    return float(human_normalized(game, mean)) if is_known_game(game) else None
+
+
+def evaluate_checkpoint(path: Path, *, episodes: int = NATURE_EVAL_EPISODES,
+                        seed: int | None = None, video: Path | None = None,
+                        device: str = "auto") -> dict[str, Any]:
+    """Evaluate one checkpoint; writes and returns the report."""
+    state = load_checkpoint(path)
+    cfg: Config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config),
+                                                      state["config"]))
+    cfg.agent.device = device
+    env = make_env(cfg.env, seed=0, mode="eval")
+    agent = DQNAgent(env.num_actions, cfg.agent, cfg.optim, cfg.env.stack_frames, cfg.seed)
+    agent.load_state_dict(state["agent"])
+    seed = cfg.seed + 10_000 if seed is None else seed
+    scores = evaluate_agent(agent, cfg, episodes=episodes, seed=seed, video=video)
+    mean = float(np.mean(scores))
+    counters = state["counters"]
+    report = {
+        "game": cfg.env.game,
+        "experiment": cfg.experiment_name,
+        "seed": cfg.seed,
+        "checkpoint": str(path),
+        "frames": counters["agent_steps"] * cfg.env.action_repeat_frames,
+        "agent_steps": counters["agent_steps"],
+        "protocol": {"episodes": episodes, "epsilon": NATURE_EVAL_EPSILON,
+                     "max_episode_frames": NATURE_EVAL_MAX_FRAMES,
+                     "noop_max_frames": cfg.env.noop_max_frames, "eval_seed": seed},
+        "episodes": len(scores),
+        "mean": mean,
+        "std": float(np.std(scores)),
+        "scores": scores,
+        "human_normalized": _human_normalized(cfg.env.game, mean),
+        "human_scores": "5-minute (Nature Extended Data Table 2)",
+        "video": str(video) if video else None,
+    }
+    run_dir = path.parent.parent
+    out = run_dir / "eval_nature.json"
+    out.write_text(json.dumps(report, indent=2, allow_nan=True) + "\n")
+    return report
+
+
+def _parse(args: list[str]) -> dict[str, str]:
+    allowed = {"run_dir", "checkpoint", "episodes", "seed", "video", "device"}
+    parsed = {}
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep or key not in allowed:
+            raise SystemExit(f"error: unexpected argument {arg!r}\n{USAGE}")
+        parsed[key] = value
+    return parsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    try:
+        path = find_checkpoint(args.get("run_dir"), args.get("checkpoint"))
+    except CheckpointNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    report = evaluate_checkpoint(
+        path,
+        episodes=int(args.get("episodes", NATURE_EVAL_EPISODES)),
+        seed=int(args["seed"]) if "seed" in args else None,
+        video=Path(args["video"]) if args.get("video") else None,
+        device=args.get("device", "auto"),
+    )
+    hns = report["human_normalized"]
+    hns_text = "n/a" if hns is None or math.isnan(hns) else f"{100 * hns:.1f}%"
+    print(f"{report['game']}: {report['mean']:.1f} +- {report['std']:.1f} over "
+          f"{report['episodes']} games (human-normalised {hns_text}) -> "
+          f"{path.parent.parent / 'eval_nature.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,446 @@
+"""The training loop, in iterations: a training phase, then an evaluation phase.
+
+Nature defaults: 200 iterations of 250,000 training agent steps (1M frames),
+each followed by 125,000 evaluation agent steps at epsilon 0.05 (whole games,
+as Dopamine's Runner). One update of 32 every 4 agent steps once 50,000
+transitions are in the replay; a hard target copy every 10,000 agent steps.
+
+Everything a run needs to continue is checkpointed at the end of every
+iteration and when SIGTERM, SIGUSR1 or SIGINT arrives (mid-phase included).
+Starting in a run directory that holds a checkpoint resumes it with identical
+counters; metric rows written after that checkpoint are dropped first.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from dqn_atari.actor import Actor, GameResult
+from dqn_atari.agent import DQNAgent
+from dqn_atari.checkpoint import load_latest, save_checkpoint
+from dqn_atari.envs import make_env
+from dqn_atari.metrics import EPISODE_FIELDS, ITERATION_FIELDS, CsvSink, WandbSink
+from dqn_atari.schedules import Every, LinearSchedule
+
+HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
+FINITE_CHECK_PERIOD_AGENT_STEPS = 1000  # one host sync per this many agent steps
+PROGRESS_PERIOD_AGENT_STEPS = 200
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message names the fix."""
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or inf; the last good checkpoint is left untouched."""
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Refuse settings that cannot work, naming the key to change."""
+    batch, capacity = cfg.agent.batch_size, cfg.replay.capacity
+    starts = cfg.agent.learning_starts_agent_steps
+    if batch > capacity:
+        raise ConfigError(
+            f"agent.batch_size={batch} is larger than the replay (replay.capacity={capacity} "
+            "transitions): lower agent.batch_size or raise replay.capacity"
+        )
+    if starts > capacity:
+        raise ConfigError(
+            f"agent.learning_starts_agent_steps={starts} exceeds replay.capacity={capacity}: "
+            "the replay can never hold that many transitions; lower "
+            "agent.learning_starts_agent_steps or raise replay.capacity"
+        )
+    if starts < batch:
+        raise ConfigError(
+            f"agent.learning_starts_agent_steps={starts} is smaller than agent.batch_size={batch}: "
+            "the first update would sample more transitions than stored; raise "
+            "agent.learning_starts_agent_steps"
+        )
+    if cfg.total_frames < cfg.env.action_repeat_frames:
+        raise ConfigError(f"total_frames={cfg.total_frames} is less than one agent step")
+    if cfg.train_agent_steps_per_iteration <= 0:
+        raise ConfigError("train_agent_steps_per_iteration must be positive")
+
+
+def ensure_writable(run_dir: Path) -> None:
+    """Create ``run_dir`` and check that files can be written there."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write_test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        raise ConfigError(
+            f"run directory {run_dir} is not writable ({error.strerror}): choose another with "
+            "run_dir=/a/writable/path (or fix its permissions)"
+        ) from None
+
+
+def _make_replay(cfg: DictConfig, seed: int):
+    if cfg.replay.compress:
+        from dqn_atari.replay_compressed import CompressedFrameReplay as replay_class
+    else:
+        from dqn_atari.replay import FrameReplay as replay_class
+    return replay_class(
+        cfg.replay.capacity,
+        frame_shape=(cfg.env.frame_size, cfg.env.frame_size),
+        stack_frames=cfg.env.stack_frames,
+        seed=seed,
+        check_memory=cfg.replay.check_memory,
+    )
+
+
+def _to_cpu(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_to_cpu(v) for v in obj]
+    return obj
+
+
+def _derived_seed(seed: int, *keys: int) -> int:
+    return int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0])
+
+
+class Runner:
+    """One training run of ``cfg`` in ``cfg.run_dir``; ``run()`` trains (or resumes) to the end."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        validate_config(cfg)
+        self.cfg = cfg
+        self.run_dir = Path(cfg.run_dir)
+        ensure_writable(self.run_dir)
+        if cfg.torch_threads > 0:
+            torch.set_num_threads(cfg.torch_threads)
+        seed = cfg.seed
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+
+        self.repeat = cfg.env.action_repeat_frames  # frames per agent step
+        self.total_agent_steps = cfg.total_frames // self.repeat
+        self.train_env = make_env(cfg.env, seed=seed, mode="train")
+        self.num_actions = self.train_env.num_actions
+        self.agent = DQNAgent(self.num_actions, cfg.agent, cfg.optim, cfg.env.stack_frames, seed)
+        self.replay = _make_replay(cfg, seed)
+        self.actor = Actor(
+            self.train_env, stack_frames=cfg.env.stack_frames, frame_size=cfg.env.frame_size,
+            terminal_on_life_loss=cfg.env.terminal_on_life_loss,
+            clip_rewards=cfg.env.clip_rewards, replay=self.replay,
+        )
+        self.action_rng = np.random.default_rng([seed, 1])
+        self.epsilon = LinearSchedule(
+            cfg.agent.epsilon_start, cfg.agent.epsilon_end, cfg.agent.epsilon_decay_agent_steps
+        )
+        self.update_due = Every(cfg.agent.update_period_agent_steps)
+        self.target_due = Every(cfg.agent.target_update_period_agent_steps)
+
+        # Counters (units in the names) and the accumulators of the iteration in progress.
+        self.agent_steps = 0
+        self.iteration = 0
+        self.phase = "train"
+        self.wall_time_s = 0.0
+        self._reset_iteration_accumulators()
+        self.last_raw_return = float("nan")
+        self._stop_signal: int | None = None
+        self._resume_checked = False
+        self._resumed_from: Path | None = None
+
+    # ------------------------------------------------------------------ state
+    def _reset_iteration_accumulators(self) -> None:
+        self.it_loss_sum = torch.zeros((), device=self.agent.device)
+        self.it_mean_q_sum = torch.zeros((), device=self.agent.device)
+        self.it_updates = 0
+        self.it_train_returns: list[float] = []
+        self.it_train_time_s = 0.0
+        self.it_train_agent_steps = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return _to_cpu({
+            "format": 1,
+            "counters": {"agent_steps": self.agent_steps, "iteration": self.iteration,
+                         "phase": self.phase, "updates": self.agent.num_updates,
+                         "wall_time_s": self.wall_time_s},
+            "iteration_accumulators": {
+                "loss_sum": self.it_loss_sum, "mean_q_sum": self.it_mean_q_sum,
+                "updates": self.it_updates, "train_returns": list(self.it_train_returns),
+                "train_time_s": self.it_train_time_s,
+                "train_agent_steps": self.it_train_agent_steps,
+            },
+            "agent": self.agent.state_dict(),
+            "replay": self.replay.state_dict() if self.cfg.checkpoint_replay else None,
+            "actor": self.actor.get_state(),
+            "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
+                    "torch": torch.get_rng_state(), "action": self.action_rng.bit_generator.state},
+            "config": OmegaConf.to_container(self.cfg, resolve=True),
+        })
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        counters = state["counters"]
+        self.agent_steps = counters["agent_steps"]
+        self.iteration = counters["iteration"]
+        self.phase = counters["phase"]
+        self.wall_time_s = counters["wall_time_s"]
+        acc = state["iteration_accumulators"]
+        self.it_loss_sum = acc["loss_sum"].to(self.agent.device)
+        self.it_mean_q_sum = acc["mean_q_sum"].to(self.agent.device)
+        self.it_updates = acc["updates"]
+        self.it_train_returns = list(acc["train_returns"])
+        self.it_train_time_s = acc["train_time_s"]
+        self.it_train_agent_steps = acc["train_agent_steps"]
+        self.agent.load_state_dict(state["agent"])
+        if state["replay"] is not None:
+            self.replay.load_state_dict(state["replay"])
+        self.actor.set_state(state["actor"])
+        rng = state["rng"]
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        torch.set_rng_state(rng["torch"])
+        self.action_rng.bit_generator.state = rng["action"]
+
+    def _checkpoint(self) -> Path:
+        self._check_finite()
+        return save_checkpoint(self.run_dir, self.state_dict(), self.agent_steps,
+                               keep=self.cfg.checkpoint_keep)
+
+    def _check_finite(self) -> None:
+        if not bool(torch.isfinite(self.it_loss_sum)):
+            raise NonFiniteLossError(
+                f"the loss became non-finite before agent step {self.agent_steps} "
+                f"(iteration {self.iteration}); stopped without writing a checkpoint, so the last "
+                "good one is untouched. Lower optim.lr, or set optim.max_grad_norm=10, and resume."
+            )
+
+    # ---------------------------------------------------------------- signals
+    def _on_signal(self, signum, _frame) -> None:
+        self._stop_signal = signum
+
+    def _install_signal_handlers(self) -> dict:
+        previous = {}
+        for sig in HANDLED_SIGNALS:
+            try:
+                previous[sig] = signal.signal(sig, self._on_signal)
+            except ValueError:  # not the main thread (e.g. some launchers): leave them
+                pass
+        return previous
+
+    # ----------------------------------------------------------------- phases
+    def _train_phase(self, sinks, progress) -> bool:
+        """Train to the end of this iteration; returns False if a signal stopped it."""
+        cfg = self.cfg
+        end = min((self.iteration + 1) * cfg.train_agent_steps_per_iteration,
+                  self.total_agent_steps)
+        starts = cfg.agent.learning_starts_agent_steps
+        batch_size = cfg.agent.batch_size
+        t0 = time.perf_counter()
+        steps_at_t0 = self.agent_steps
+        try:
+            while self.agent_steps < end:
+                if self._stop_signal is not None:
+                    return False
+                epsilon = self.epsilon(self.agent_steps)
+                action = self.agent.act(self.actor.state, epsilon, self.action_rng)
+                game = self.actor.step(action)
+                self.agent_steps += 1
+                if game is not None:
+                    self._log_game(sinks, "train", game, epsilon)
+                    self.it_train_returns.append(game.raw_return)
+                    self.last_raw_return = game.raw_return
+                if self.agent_steps >= starts and self.update_due(self.agent_steps):
+                    metrics = self.agent.update(self.replay.sample(batch_size))
+                    self.it_loss_sum += metrics["loss"]
+                    self.it_mean_q_sum += metrics["mean_q"]
+                    self.it_updates += 1
+                if self.target_due(self.agent_steps):
+                    self.agent.sync_target()
+                if self.agent_steps % FINITE_CHECK_PERIOD_AGENT_STEPS == 0 and self.it_updates:
+                    self._check_finite()
+                if progress is not None and self.agent_steps % PROGRESS_PERIOD_AGENT_STEPS == 0:
+                    progress.update(self.agent_steps - progress.n)
+                    progress.set_postfix(frames=self.agent_steps * self.repeat,
+                                         last_return=self.last_raw_return,
+                                         epsilon=round(epsilon, 3), refresh=False)
+        finally:
+            elapsed = time.perf_counter() - t0
+            self.it_train_time_s += elapsed
+            self.wall_time_s += elapsed
+            self.it_train_agent_steps += self.agent_steps - steps_at_t0
+        return True
+
+    def _eval_phase(self, sinks) -> list[float] | None:
+        """Whole games at epsilon_eval until the budget is reached; None if stopped by a signal."""
+        budget = self.cfg.eval_agent_steps_per_iteration
+        if budget <= 0:
+            return []
+        t0 = time.perf_counter()
+        eval_seed = _derived_seed(self.cfg.seed, 2, self.iteration)
+        env = make_env(self.cfg.env, seed=eval_seed, mode="eval")
+        actor = Actor(env, stack_frames=self.cfg.env.stack_frames,
+                      frame_size=self.cfg.env.frame_size,
+                      terminal_on_life_loss=self.cfg.env.terminal_on_life_loss,
+                      clip_rewards=self.cfg.env.clip_rewards)
+        rng = np.random.default_rng([self.cfg.seed, 3, self.iteration])
+        epsilon = self.cfg.agent.epsilon_eval
+        returns: list[float] = []
+        steps = 0
+        while steps < budget or actor.length_agent_steps > 0:
+            if self._stop_signal is not None:
+                return None
+            game = actor.step(self.agent.act(actor.state, epsilon, rng))
+            steps += 1
+            if game is not None:
+                returns.append(game.raw_return)
+                self._log_game(sinks, "eval", game, epsilon)
+        self.wall_time_s += time.perf_counter() - t0
+        return returns
+
+    def _log_game(self, sinks, phase: str, game: GameResult, epsilon: float) -> None:
+        row = {
+            "phase": phase, "iteration": self.iteration,
+            "frames": self.agent_steps * self.repeat, "agent_steps": self.agent_steps,
+            "raw_return": game.raw_return, "clipped_return": game.clipped_return,
+            "length_agent_steps": game.length_agent_steps, "length_frames": game.length_frames,
+            "epsilon": epsilon, "wall_time_s": round(self.wall_time_s, 3),
+        }
+        sinks["episodes"].write(row)
+        sinks["wandb"].log({
+            "frames": row["frames"], "agent_steps": row["agent_steps"],
+            f"{phase}/raw_return": game.raw_return, f"{phase}/clipped_return": game.clipped_return,
+            f"{phase}/length_agent_steps": game.length_agent_steps, f"{phase}/epsilon": epsilon,
+        })
+
+    def _end_iteration(self, sinks, eval_returns: list[float]) -> dict[str, Any]:
+        self._check_finite()
+        updates = max(self.it_updates, 1)
+        row = {
+            "iteration": self.iteration,
+            "frames": self.agent_steps * self.repeat,
+            "agent_steps": self.agent_steps,
+            "updates": self.agent.num_updates,
+            "loss": float(self.it_loss_sum) / updates if self.it_updates else float("nan"),
+            "mean_q": float(self.it_mean_q_sum) / updates if self.it_updates else float("nan"),
+            "train_episodes": len(self.it_train_returns),
+            "train_raw_return_mean": float(np.mean(self.it_train_returns))
+            if self.it_train_returns else float("nan"),
+            "eval_raw_return_mean": float(np.mean(eval_returns)) if eval_returns else float("nan"),
+            "eval_raw_return_std": float(np.std(eval_returns)) if eval_returns else float("nan"),
+            "eval_episodes": len(eval_returns),
+            "train_agent_steps_per_s": self.it_train_agent_steps / max(self.it_train_time_s, 1e-9),
+            "wall_time_s": round(self.wall_time_s, 3),
+        }
+        sinks["iterations"].write(row)
+        sinks["wandb"].log({
+            "frames": row["frames"], "agent_steps": row["agent_steps"],
+            "iteration": row["iteration"], "iteration/loss": row["loss"], "iteration/mean_q": row["mean_q"],
+            "iteration/updates": row["updates"],
+            "eval/raw_return_mean": row["eval_raw_return_mean"],
+            "eval/raw_return_std": row["eval_raw_return_std"],
+            "eval/episodes": row["eval_episodes"],
+            "iteration/train_agent_steps_per_s": row["train_agent_steps_per_s"],
+        })
+        self.iteration += 1
+        self.phase = "train"
+        self._reset_iteration_accumulators()
+        return row
+
+    # -------------------------------------------------------------------- run
+    def _open_sinks(self, resumed: bool) -> dict[str, Any]:
+        episodes = CsvSink(self.run_dir / "metrics" / "episodes.csv", EPISODE_FIELDS)
+        iterations = CsvSink(self.run_dir / "metrics" / "iterations.csv", ITERATION_FIELDS)
+        # Rows written after the checkpoint (by a run that then died) would count twice.
+        steps, it = self.agent_steps, self.iteration
+        episodes.truncate(lambda r: (int(r["agent_steps"]) <= steps and r["phase"] == "train")
+                          or (r["phase"] == "eval" and int(r["iteration"]) < it))
+        iterations.truncate(lambda r: int(r["iteration"]) < it)
+        config = OmegaConf.to_container(self.cfg, resolve=True)
+        wandb_sink = WandbSink(self.cfg.logger, run_dir=self.run_dir,
+                               experiment=self.cfg.experiment_name, game=self.cfg.env.game,
+                               seed=self.cfg.seed, config=config)
+        return {"episodes": episodes, "iterations": iterations, "wandb": wandb_sink}
+
+    def resume_if_possible(self) -> Path | None:
+        """Load the newest readable checkpoint of the run directory, if any (once)."""
+        if self._resume_checked:
+            return self._resumed_from
+        self._resume_checked = True
+        found = load_latest(self.run_dir)
+        if found is None:
+            return None
+        state, path = found
+        if state["replay"] is None:
+            raise ConfigError(
+                f"{path} was written with checkpoint_replay=false: an exact resume needs the "
+                "replay; start a new run_dir, or re-run with checkpoint_replay=true from scratch"
+            )
+        self.load_state_dict(state)
+        self._resumed_from = path
+        return path
+
+    def run(self) -> dict[str, Any]:
+        """Train to ``total_frames`` (resuming if a checkpoint exists); returns the counters."""
+        resumed = self.resume_if_possible()
+        (self.run_dir / "config.yaml").write_text(OmegaConf.to_yaml(self.cfg, resolve=True))
+        if resumed is not None:
+            print(f"[dqn_atari] resumed from {resumed} at agent step {self.agent_steps:,} "
+                  f"(iteration {self.iteration}, {self.phase} phase)", flush=True)
+        sinks = self._open_sinks(resumed is not None)
+        progress = self._progress_bar()
+        previous_handlers = self._install_signal_handlers()
+        status = "finished"
+        try:
+            while self.agent_steps < self.total_agent_steps or self.phase == "eval":
+                if self.phase == "train":
+                    if not self._train_phase(sinks, progress):
+                        status = "interrupted"
+                        break
+                    self.phase = "eval"
+                eval_returns = self._eval_phase(sinks)
+                if eval_returns is None:
+                    status = "interrupted"
+                    break
+                self._end_iteration(sinks, eval_returns)
+                self._checkpoint()
+            if status == "interrupted":
+                self._checkpoint()
+        finally:
+            for sig, handler in previous_handlers.items():
+                signal.signal(sig, handler)
+            if progress is not None:
+                progress.update(self.agent_steps - progress.n)
+                progress.close()
+            for sink in sinks.values():
+                sink.close()
+        summary = {
+            "status": status,
+            "signal": signal.Signals(self._stop_signal).name if self._stop_signal else None,
+            "agent_steps": self.agent_steps,
+            "frames": self.agent_steps * self.repeat,
+            "updates": self.agent.num_updates,
+            "iteration": self.iteration,
+            "wall_time_s": round(self.wall_time_s, 3),
+        }
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        return summary
+
+    def _progress_bar(self):
+        if not self.cfg.logger.progress_bar:
+            return None
+        import sys
+
+        from tqdm import tqdm
+
+        return tqdm(total=self.total_agent_steps, initial=self.agent_steps, unit="agent step",
+                    unit_scale=True, dynamic_ncols=True, smoothing=0.05,
+                    mininterval=1.0 if sys.stderr.isatty() else 30.0,
+                    desc=f"{self.cfg.experiment_name}/{self.cfg.env.game}/seed_{self.cfg.seed}")

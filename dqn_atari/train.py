@@ -1,0 +1,85 @@
+"""Train Nature DQN: ``python -m dqn_atari.train [hydra overrides]``.
+
+Examples:
+  python -m dqn_atari.train                                   # Nature, Pong, seed 0
+  python -m dqn_atari.train env.game=breakout seed=3 optim.lr=1e-4
+  python -m dqn_atari.train experiment=fast env.game=breakout
+  python -m dqn_atari.train -m env.game=pong,breakout seed=0,1,2   # a local sweep
+
+The run goes to ``runs/<experiment>/<game>/seed_<seed>``; starting again in a run
+directory that holds a checkpoint resumes it. SIGTERM, SIGUSR1 and SIGINT
+checkpoint and stop; under SLURM, SIGUSR1 (``--signal=B:USR1@...``) also
+requeues the job (``scontrol requeue``), which then resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from dqn_atari.checkpoint import CheckpointNotFoundError
+from dqn_atari.cli import OverrideError, check_overrides
+from dqn_atari.config import register_configs
+from dqn_atari.envs import UnknownGameError
+from dqn_atari.runner import ConfigError, NonFiniteLossError, Runner
+
+register_configs()
+
+EXIT_CONFIG_ERROR = 2
+EXIT_NON_FINITE = 3
+EXIT_INTERRUPTED = 124  # checkpointed on a signal; run again to resume
+
+
+def _requeue_slurm_job() -> bool:
+    """``scontrol requeue`` this SLURM job (the submitit pattern); True if it worked."""
+    job_id = os.environ.get("SLURM_JOB_ID")  # an array task has its own job id too
+    if not job_id:
+        return False
+    result = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True)
+    if result.returncode != 0:
+        print(f"[dqn_atari] scontrol requeue {job_id} failed: {result.stderr.strip()}",
+              file=sys.stderr, flush=True)
+        return False
+    print(f"[dqn_atari] requeued SLURM job {job_id}", flush=True)
+    return True
+
+
+def train(cfg: DictConfig) -> dict:
+    """Run (or resume) one training run; returns its summary. Errors exit with a message."""
+    try:
+        summary = Runner(cfg).run()
+    except (ConfigError, UnknownGameError, CheckpointNotFoundError, MemoryError) as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_CONFIG_ERROR)
+    except NonFiniteLossError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_NON_FINITE)
+    if summary["status"] == "interrupted":
+        print(f"[dqn_atari] {summary['signal']}: checkpointed at agent step "
+              f"{summary['agent_steps']:,}; run the same command to resume", flush=True)
+        if summary["signal"] == "SIGUSR1" and os.environ.get("DQN_ATARI_REQUEUE", "1") == "1":
+            _requeue_slurm_job()
+        sys.exit(EXIT_INTERRUPTED)
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def _hydra_main(cfg: DictConfig) -> None:
+    train(cfg)
+
+
+def main() -> None:
+    try:
+        check_overrides(sys.argv[1:])
+    except OverrideError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG_ERROR)
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Shared test helpers: compose the real Hydra config of conf/ with overrides."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_REFERENCE = REPO.parent / "shared" / "reference"
+
+# wandb never reaches a server in tests.
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+
+def compose(overrides: list[str]):
+    """The run config exactly as `python -m dqn_atari.train <overrides>` would build it."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from dqn_atari.config import register_configs
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=overrides)
+
+
+def run_module(module: str, *args: str, **kwargs):
+    """Run `python -m module args` in the repo with the test's interpreter."""
+    import subprocess
+
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, capture_output=True,
+                          text=True, **kwargs)
+
+
+@pytest.fixture
+def composed():
+    return compose
