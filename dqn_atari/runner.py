@@ -31,7 +31,8 @@ from dqn_atari.envs import make_env
 from dqn_atari.metrics import EPISODE_FIELDS, ITERATION_FIELDS, CsvSink, WandbSink
 from dqn_atari.schedules import Every, LinearSchedule
 
-HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
+# SIGUSR2 is submitit's preemption signal (Hydra's submitit launcher).
+HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT)
 FINITE_CHECK_PERIOD_AGENT_STEPS = 1000  # one host sync per this many agent steps
 PROGRESS_PERIOD_AGENT_STEPS = 200
 

@@ -15,6 +15,7 @@ requeues the job (``scontrol requeue``), which then resumes.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -48,6 +49,19 @@ def _requeue_slurm_job() -> bool:
     return True
 
 
+def _after_checkpoint_on_signal(sig: signal.Signals) -> None:
+    """Hand the signal on once the checkpoint is safe.
+
+    Under submitit (Hydra's submitit launcher) its own handler for SIGUSR2 requeues
+    the task; under a plain sbatch script, SIGUSR1 makes us requeue the job.
+    """
+    previous = signal.getsignal(sig)  # the runner has restored the handlers it replaced
+    if sig != signal.SIGINT and callable(previous):
+        previous(sig, None)
+    elif sig == signal.SIGUSR1 and os.environ.get("DQN_ATARI_REQUEUE", "1") == "1":
+        _requeue_slurm_job()
+
+
 def train(cfg: DictConfig) -> dict:
     """Run (or resume) one training run; returns its summary. Errors exit with a message."""
     try:
@@ -61,8 +75,7 @@ def train(cfg: DictConfig) -> dict:
     if summary["status"] == "interrupted":
         print(f"[dqn_atari] {summary['signal']}: checkpointed at agent step "
               f"{summary['agent_steps']:,}; run the same command to resume", flush=True)
-        if summary["signal"] == "SIGUSR1" and os.environ.get("DQN_ATARI_REQUEUE", "1") == "1":
-            _requeue_slurm_job()
+        _after_checkpoint_on_signal(signal.Signals[summary["signal"]])
         sys.exit(EXIT_INTERRUPTED)
     return summary
 
