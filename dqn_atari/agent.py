@@ -1,0 +1,194 @@
+"""The DQN learner and actor: online and target networks, epsilon-greedy acting, updates.
+
+``DQNAgent`` owns the two ``NatureQNetwork``s (online, target), the optimizer
+and the update counter. It does not own any schedule or random state of the
+run: the caller passes epsilon and a ``numpy.random.Generator`` to ``act`` (so
+the runner checkpoints them), and decides when to ``update`` and
+``sync_target`` (every 4 and 10,000 agent steps in Nature).
+
+``update`` never reads a value back to the host: it returns detached device
+tensors, so a CUDA learner runs ahead of the Python loop. The caller sums them
+and reads the sums at log time; a NaN or inf loss makes that sum non-finite,
+so ``torch.isfinite(loss_sum)`` at log time detects divergence with one
+synchronisation per log instead of one per update.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from dqn_atari.config import AgentConfig, OptimConfig
+from dqn_atari.losses import q_learning_loss, td_target
+from dqn_atari.networks import NatureQNetwork, select_device
+from dqn_atari.optim import make_optimizer
+
+
+class TransitionBatch(Protocol):
+    """What ``update`` reads from a ``ReplayBatch`` (see docs/CONTRACTS.md)."""
+
+    frames: np.ndarray  # (B, stack_frames + 1, 84, 84) uint8; obs = [:, :-1], next = [:, 1:]
+    actions: np.ndarray  # (B,) int64
+    rewards: np.ndarray  # (B,) float32, clipped
+    terminals: np.ndarray  # (B,) float32, 1.0 = discount 0 after this transition
+
+
+class DQNAgent:
+    """Nature DQN (optionally Double DQN, dueling head) on one torch device.
+
+    Args:
+      num_actions: size of the (minimal) action set.
+      agent_cfg: gamma, double_dqn, dueling, huber_delta, device, compile.
+      optim_cfg: the optimizer (see ``make_optimizer``).
+      stack_frames: frames per agent state.
+      seed: seeds the network initialisation only (the global torch RNG is left as it was).
+    """
+
+    def __init__(
+        self,
+        num_actions: int,
+        agent_cfg: AgentConfig,
+        optim_cfg: OptimConfig,
+        stack_frames: int = 4,
+        seed: int = 0,
+    ) -> None:
+        self.num_actions = num_actions
+        self.stack_frames = stack_frames
+        self.gamma = agent_cfg.gamma
+        self.double_dqn = agent_cfg.double_dqn
+        self.huber_delta = agent_cfg.huber_delta
+        self.max_grad_norm = optim_cfg.max_grad_norm
+        self.device = select_device(agent_cfg.device)
+
+        # Networks are built on the CPU from a seeded CPU generator; fork_rng restores
+        # the global CPU RNG afterwards (CUDA generators are never touched).
+        with torch.random.fork_rng(devices=[]):
+            torch.random.default_generator.manual_seed(seed)
+            online = NatureQNetwork(num_actions, stack_frames, dueling=agent_cfg.dueling)
+            target = NatureQNetwork(num_actions, stack_frames, dueling=agent_cfg.dueling)
+        self.online = online.to(self.device)
+        self.target = target.to(self.device).requires_grad_(False)
+        self.sync_target()
+
+        # torch.compile serves update() only; act() runs the eager module (batch sizes
+        # of 1 and N would each cost a recompilation, for a 0.5 ms forward pass).
+        if agent_cfg.compile:
+            self._online_fn = torch.compile(self.online)
+            self._target_fn = torch.compile(self.target)
+        else:
+            self._online_fn = self.online
+            self._target_fn = self.target
+
+        self.optimizer = make_optimizer(self.online.parameters(), optim_cfg)
+        self.num_updates = 0  # updates (gradient steps) done
+
+    # ------------------------------------------------------------------ acting
+    def act(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> int | np.ndarray:
+        """Epsilon-greedy action(s).
+
+        Args:
+          obs: uint8 state (stack_frames, 84, 84), or a batch (N, stack_frames, 84, 84).
+          epsilon: probability of a uniformly random action.
+          rng: the caller's generator; each call draws ``rng.random()`` (N values for
+            a batch) and, where it explores, ``rng.integers(num_actions)``.
+
+        Returns:
+          an int for one state; an int64 array (N,) for a batch. The network is only
+          evaluated when some state acts greedily.
+        """
+        obs = np.asarray(obs)
+        if obs.ndim == 3:
+            if rng.random() < epsilon:
+                return int(rng.integers(self.num_actions))
+            return int(self._greedy(obs[None])[0])
+        if obs.ndim != 4:
+            raise ValueError(f"obs must be (C, H, W) or (N, C, H, W), got shape {obs.shape}")
+        n = obs.shape[0]
+        explore = rng.random(n) < epsilon
+        actions = np.empty(n, dtype=np.int64)
+        actions[explore] = rng.integers(self.num_actions, size=int(explore.sum()))
+        if not explore.all():
+            actions[~explore] = self._greedy(obs[~explore])
+        return actions
+
+    def _greedy(self, obs: np.ndarray) -> np.ndarray:
+        """argmax_a Q(obs, a) for a uint8 batch (N, C, H, W); ties go to the lowest action."""
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(obs)).to(self.device)
+            return self.online(x).argmax(dim=1).cpu().numpy()
+
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        """Online Q-values (N, num_actions) of a uint8 batch, as float32 numpy (for diagnostics)."""
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(obs)).to(self.device)
+            return self.online(x).float().cpu().numpy()
+
+    # ---------------------------------------------------------------- learning
+    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        if self.device.type == "cuda":
+            return tensor.pin_memory().to(self.device, non_blocking=True)
+        return tensor.to(self.device)
+
+    def update(self, batch: TransitionBatch) -> dict[str, torch.Tensor]:
+        """One gradient step on a replay batch; returns detached device scalars.
+
+        Returns:
+          {"loss": mean Huber loss of the batch, "mean_q": mean of q_tm1 over batch
+          and actions}. Both are 0-dim tensors on the agent's device, detached; no
+          ``.item()`` here (see the module docstring for the finiteness check).
+        """
+        # One uint8 copy of the (B, stack_frames + 1, 84, 84) frames to the device;
+        # both states are views of it.
+        frames = self._to_device(batch.frames)
+        obs_tm1 = frames[:, :-1]
+        obs_t = frames[:, 1:]
+        a_tm1 = self._to_device(np.asarray(batch.actions, dtype=np.int64))
+        r_t = self._to_device(np.asarray(batch.rewards, dtype=np.float32))
+        terminal_t = self._to_device(np.asarray(batch.terminals, dtype=np.float32))
+
+        with torch.no_grad():
+            discount_t = self.gamma * (1.0 - terminal_t)
+            q_t_target = self._target_fn(obs_t)
+            q_t_online = self._online_fn(obs_t) if self.double_dqn else None
+            target_tm1 = td_target(r_t, discount_t, q_t_target, q_t_online)
+
+        q_tm1 = self._online_fn(obs_tm1)
+        loss, _ = q_learning_loss(q_tm1, a_tm1, target_tm1, self.huber_delta)
+
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.max_grad_norm > 0:
+            # No host sync: the clip coefficient is applied as a tensor.
+            torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.max_grad_norm)
+        self.optimizer.step()
+        self.num_updates += 1
+        return {"loss": loss.detach(), "mean_q": q_tm1.detach().mean()}
+
+    def sync_target(self) -> None:
+        """Hard copy of the online parameters into the target network."""
+        with torch.no_grad():
+            for p_target, p_online in zip(self.target.parameters(), self.online.parameters()):
+                p_target.copy_(p_online)
+
+    # ------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Online and target networks, optimizer state and the update count (updates)."""
+        return {
+            "online": self.online.state_dict(),
+            "target": self.target.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "num_updates": self.num_updates,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned (tensors may come from another device)."""
+        self.online.load_state_dict(state["online"])
+        self.target.load_state_dict(state["target"])
+        # Copied: torch's Optimizer.load_state_dict aliases state tensors that are
+        # already on the right device, which would tie this agent's moments to ``state``.
+        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
+        self.num_updates = int(state["num_updates"])

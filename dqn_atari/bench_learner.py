@@ -1,0 +1,122 @@
+"""Learner speed: time of one update (batch of 32 transitions) and of acting on one state.
+
+``bench_learner`` is meant to be wired into ``python -m dqn_atari.bench learner``;
+``python -m dqn_atari.bench_learner`` runs it alone and prints the figures.
+It uses random uint8 frames (speed does not depend on pixel content) and
+restores torch's thread count when done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from dqn_atari.agent import DQNAgent
+from dqn_atari.config import AgentConfig, OptimConfig
+
+
+class _RandomBatch(NamedTuple):
+    frames: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminals: np.ndarray
+    indices: np.ndarray
+
+
+def _random_batch(rng: np.random.Generator, batch_size: int, num_actions: int) -> _RandomBatch:
+    return _RandomBatch(
+        frames=rng.integers(0, 256, (batch_size, 5, 84, 84), dtype=np.uint8),
+        actions=rng.integers(0, num_actions, batch_size).astype(np.int64),
+        rewards=rng.choice([-1.0, 0.0, 1.0], batch_size).astype(np.float32),
+        terminals=(rng.random(batch_size) < 0.01).astype(np.float32),
+        indices=np.arange(batch_size, dtype=np.int64),
+    )
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench_learner(
+    num_actions: int = 6,
+    batch_size: int = 32,
+    threads: tuple[int, ...] = (1, 2),
+    updates: int = 40,
+    acts: int = 200,
+    warmup: int = 5,
+    device: str = "cpu",
+    agent_cfg: AgentConfig | None = None,
+    optim_cfg: OptimConfig | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Time ``DQNAgent.update`` and greedy ``DQNAgent.act`` for each torch thread count.
+
+    Args:
+      num_actions: Q-network outputs (6 = Pong's minimal action set).
+      batch_size: transitions per update (32 in Nature).
+      threads: torch intra-op thread counts to try, one after the other.
+      updates: timed updates per thread count (after ``warmup`` untimed ones).
+      acts: timed greedy single-state ``act`` calls per thread count.
+      device: torch device spec for the agent ("cpu", "cuda", "auto").
+      agent_cfg, optim_cfg: the learner settings (Nature defaults when None);
+        ``agent_cfg.device`` is replaced by ``device``.
+
+    Returns:
+      {"device", "num_actions", "batch_size", "num_parameters", and per thread count
+      n: "update_ms_threads_<n>" (mean wall time of one update, milliseconds),
+      "updates_per_s_threads_<n>", "act_ms_threads_<n>" (median of one greedy act
+      on one state, milliseconds)}.
+    """
+    agent_cfg = dataclasses.replace(agent_cfg or AgentConfig(), device=device)
+    optim_cfg = optim_cfg or OptimConfig()
+    agent = DQNAgent(num_actions, agent_cfg, optim_cfg, seed=seed)
+    rng = np.random.default_rng(seed)
+    batches = [_random_batch(rng, batch_size, num_actions) for _ in range(4)]
+    state = rng.integers(0, 256, (4, 84, 84), dtype=np.uint8)
+
+    result: dict[str, Any] = {
+        "device": str(agent.device),
+        "num_actions": num_actions,
+        "batch_size": batch_size,
+        "num_parameters": sum(p.numel() for p in agent.online.parameters()),
+    }
+    threads_before = torch.get_num_threads()
+    try:
+        for n in threads:
+            torch.set_num_threads(n)
+            for i in range(warmup):
+                agent.update(batches[i % len(batches)])
+            _sync(agent.device)
+            start = time.perf_counter()
+            for i in range(updates):
+                metrics = agent.update(batches[i % len(batches)])
+            _sync(agent.device)
+            update_s = (time.perf_counter() - start) / updates
+            if not torch.isfinite(metrics["loss"]):
+                raise RuntimeError("non-finite loss in the learner benchmark")
+
+            for _ in range(warmup):
+                agent.act(state, 0.0, rng)
+            act_s = []
+            for _ in range(acts):
+                start = time.perf_counter()
+                agent.act(state, 0.0, rng)  # greedy: always evaluates the network
+                act_s.append(time.perf_counter() - start)
+
+            result[f"update_ms_threads_{n}"] = 1e3 * update_s
+            result[f"updates_per_s_threads_{n}"] = 1.0 / update_s
+            result[f"act_ms_threads_{n}"] = 1e3 * statistics.median(act_s)
+    finally:
+        torch.set_num_threads(threads_before)
+    return result
+
+
+if __name__ == "__main__":
+    for key, value in bench_learner().items():
+        print(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}")
