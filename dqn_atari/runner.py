@@ -202,7 +202,7 @@ class Runner:
         self.it_train_agent_steps = acc["train_agent_steps"]
         self.agent.load_state_dict(state["agent"])
         if state["replay"] is not None:
-            self.replay.load_state_dict(state["replay"])
+            self.replay.load_state_dict(state["replay"], copy=False)  # fresh arrays from disk
         self.actor.set_state(state["actor"])
         rng = state["rng"]
         random.setstate(rng["python"])

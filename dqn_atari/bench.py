@@ -1,0 +1,345 @@
+"""Micro-benchmarks: ``python -m dqn_atari.bench <what> [options]``.
+
+One function per subcommand, each printing a JSON object on its LAST line of stdout
+(progress goes to stderr). Subcommands:
+  replay   memory (bytes per transition) and sampling speed (sampled transitions/s,
+           one thread) of FrameReplay, CompressedFrameReplay and a naive full-stack store,
+           filled with real preprocessed frames of an Atari game.
+
+Example:
+  python -m dqn_atari.bench replay --capacity 1000000 --game pong
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+FRAME_SHAPE = (84, 84)
+STACK_FRAMES = 4  # frames per agent state
+ACTION_REPEAT_FRAMES = 4  # frames per agent step (Nature)
+
+KIND_ADD = 0  # a transition inside a game
+KIND_START = 1  # the first transition of a game
+KIND_FINAL = 2  # the frame after a game's last transition (game over or truncation)
+
+
+class RealFrames(NamedTuple):
+    """Preprocessed frames of random play, one per agent step, with game boundaries."""
+
+    frames: np.ndarray  # (n, 84, 84) uint8
+    kinds: np.ndarray  # (n,) uint8: KIND_ADD, KIND_START or KIND_FINAL
+    frames_distinct: int  # frames whose bytes differ from all others
+
+
+def _real_frames(game: str, n: int, seed: int) -> RealFrames:
+    """``n`` Nature-preprocessed frames of ``game`` under uniformly random actions.
+
+    ale_py directly (not the project's env module): frameskip 1, sticky actions off
+    (repeat_action_probability 0), the game's minimal action set, 108,000-frame game cap.
+    One agent step = 4 frames with the action repeated; the observation is the pixel-wise
+    max of the last two grayscale frames, resized to 84x84 with INTER_AREA.
+    """
+    import cv2
+    from ale_py.env import AtariEnv
+
+    env = AtariEnv(
+        game,
+        obs_type="grayscale",
+        frameskip=1,
+        repeat_action_probability=0.0,  # sticky actions off (Nature)
+        full_action_space=False,  # minimal action set (Nature)
+        max_num_frames_per_episode=108_000,  # frames: 30 minutes at 60 Hz
+    )
+    rng = np.random.default_rng(seed)
+    num_actions = env.action_space.n
+
+    def process(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return cv2.resize(np.maximum(a, b), FRAME_SHAPE[::-1], interpolation=cv2.INTER_AREA)
+
+    frames = np.empty((n, *FRAME_SHAPE), dtype=np.uint8)
+    kinds = np.full(n, KIND_ADD, dtype=np.uint8)
+    obs, _ = env.reset(seed=seed)
+    frames[0], kinds[0] = process(obs, obs), KIND_START
+    for t in range(1, n):
+        if kinds[t - 1] == KIND_FINAL:  # new game
+            obs, _ = env.reset(seed=int(rng.integers(2**31)))
+            frames[t], kinds[t] = process(obs, obs), KIND_START
+            continue
+        action = int(rng.integers(num_actions))
+        last_two = [obs, obs]
+        ended = False
+        for _ in range(ACTION_REPEAT_FRAMES):
+            obs, _, terminated, truncated, _ = env.step(action)
+            last_two = [last_two[1], obs.copy()]
+            if terminated or truncated:
+                ended = True
+                break
+        frames[t] = process(*last_two)
+        if ended:
+            kinds[t] = KIND_FINAL
+    env.close()
+    distinct = len({f.tobytes() for f in frames})
+    return RealFrames(frames, kinds, distinct)
+
+
+def _fill(
+    add: Callable, add_final: Callable, stream: RealFrames, count: int, desc: str, progress: bool
+) -> float:
+    """Write ``count`` slots cycling through ``stream``; returns the seconds it took."""
+    from tqdm import tqdm
+
+    rng = np.random.default_rng(0)
+    n = len(stream.frames)
+    kinds = stream.kinds.tolist()
+    actions = rng.integers(0, 6, size=n).tolist()
+    start = time.perf_counter()
+    for t in tqdm(
+        range(count), desc=desc, unit="slot", mininterval=2.0, disable=not progress, file=sys.stderr
+    ):
+        k = t % n
+        if kinds[k] == KIND_FINAL and t > 0:
+            add_final(stream.frames[k])
+            continue
+        nxt = kinds[(k + 1) % n]
+        add(stream.frames[k], actions[k], 0.0, nxt == KIND_FINAL, kinds[k] != KIND_ADD or t == 0)
+    return time.perf_counter() - start
+
+
+def _sampling_speed(sample: Callable[[int], Any], batch: int, seconds: float) -> dict[str, Any]:
+    """Sampled transitions per second of ``sample(batch)`` in this thread.
+
+    Wall-clock rate, and the rate per second of this thread's CPU time (what one core
+    does when other processes share the machine), with the 1-minute load average.
+    """
+    for _ in range(20):  # warm-up
+        sample(batch)
+    load_before = os.getloadavg()[0]
+    calls = 0
+    start, cpu_start = time.perf_counter(), time.thread_time()
+    deadline = start + seconds
+    while True:
+        for _ in range(50):
+            sample(batch)
+        calls += 50
+        now = time.perf_counter()
+        if now >= deadline:
+            break
+    cpu = time.thread_time() - cpu_start
+    return {
+        "sampled_transitions_per_s": round(calls * batch / (now - start)),
+        "sampled_transitions_per_cpu_s": round(calls * batch / cpu),
+        "load_average_1min": round(max(load_before, os.getloadavg()[0]), 2),
+    }
+
+
+class FullStackStore:
+    """The naive layout: s and s' as two 4x84x84 uint8 stacks per transition.
+
+    As stable-baselines3's ``ReplayBuffer`` with ``optimize_memory_usage=False``, with
+    actions uint8, rewards float32 and terminals uint8 like FrameReplay, so the comparison
+    isolates the frame layout.
+    """
+
+    def __init__(self, capacity: int, allocate: bool = True) -> None:
+        shape = (capacity, STACK_FRAMES, *FRAME_SHAPE)
+        self.capacity = capacity
+        self.nbytes = 2 * int(np.prod(shape)) + capacity * (1 + 4 + 1)
+        if allocate:
+            self.obs = np.zeros(shape, dtype=np.uint8)
+            self.next_obs = np.zeros(shape, dtype=np.uint8)
+            self.actions = np.zeros(capacity, dtype=np.uint8)
+            self.rewards = np.zeros(capacity, dtype=np.float32)
+            self.terminals = np.zeros(capacity, dtype=np.uint8)
+        self._stack = np.zeros((STACK_FRAMES, *FRAME_SHAPE), dtype=np.uint8)
+        self._pending = -1
+        self._cursor = 0
+        self._size = 0
+        self._rng = np.random.default_rng(0)
+
+    def _close_pending(self, frame: np.ndarray) -> None:
+        if self._pending >= 0:
+            self.next_obs[self._pending, :-1] = self._stack[1:]
+            self.next_obs[self._pending, -1] = frame
+
+    def add(self, frame, action, reward, terminal, episode_start) -> None:
+        """Same call as FrameReplay.add."""
+        self._close_pending(frame)
+        if episode_start:
+            self._stack[:] = 0
+        self._stack[:-1] = self._stack[1:]
+        self._stack[-1] = frame
+        slot = self._cursor
+        self.obs[slot] = self._stack
+        self.actions[slot], self.rewards[slot], self.terminals[slot] = action, reward, terminal
+        self._pending = slot
+        self._cursor = (slot + 1) % self.capacity
+        self._size = min(self._size + 1, self.capacity)
+
+    def add_final(self, frame) -> None:
+        """Same call as FrameReplay.add_final."""
+        self._close_pending(frame)
+        self._pending = -1
+
+    def sample(self, batch_size: int):
+        """``batch_size`` transitions uniformly (the pending one included, as a bench)."""
+        idx = self._rng.integers(0, self._size, size=batch_size)
+        return (
+            self.obs[idx],
+            self.actions[idx].astype(np.int64),
+            self.rewards[idx],
+            self.next_obs[idx],
+            self.terminals[idx].astype(np.float32),
+        )
+
+
+def bench_replay(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``replay`` subcommand: bytes per transition and sampling speed of three stores."""
+    from dqn_atari.replay import FrameReplay
+    from dqn_atari.replay_compressed import CompressedFrameReplay
+
+    stores = [s.strip() for s in args.stores.split(",") if s.strip()]
+    unknown = set(stores) - {"plain", "compressed", "full_stack"}
+    if unknown:
+        raise SystemExit(f"unknown --stores {sorted(unknown)}")
+    capacity = args.capacity
+    fill = capacity if args.fill is None else min(args.fill, capacity)
+    t0 = time.perf_counter()
+    stream = _real_frames(args.game, args.distinct_frames, args.seed)
+    result: dict[str, Any] = {
+        "game": args.game,
+        "capacity": capacity,
+        "batch": args.batch,
+        "fill_slots": fill,
+        "frames_generated": len(stream.frames),
+        "frames_distinct": stream.frames_distinct,
+        "frames_note": (
+            f"{len(stream.frames)} frames of random play (agent steps) generated with ale_py, "
+            f"cycled to fill {fill} slots"
+        ),
+        "frame_generation_s": round(time.perf_counter() - t0, 1),
+        "seconds_per_speed_measurement": args.seconds,
+        "threads": "one (the caller's; numpy indexing and lz4 run single-threaded)",
+    }
+
+    if "plain" in stores:
+        replay = FrameReplay(capacity, FRAME_SHAPE, STACK_FRAMES, seed=args.seed)
+        fill_s = _fill(replay.add, replay.add_final, stream, fill, "plain", args.progress)
+        result["plain"] = {
+            "bytes_per_transition": replay.nbytes / capacity,
+            "bytes_allocated": replay.nbytes,
+            **_sampling_speed(replay.sample, args.batch, args.seconds),
+            "fill_s": round(fill_s, 1),
+        }
+        result["bytes_per_transition"] = result["plain"]["bytes_per_transition"]
+        result["sampled_transitions_per_s"] = result["plain"]["sampled_transitions_per_s"]
+        del replay
+        gc.collect()
+
+    if "compressed" in stores:
+        replay = CompressedFrameReplay(capacity, FRAME_SHAPE, STACK_FRAMES, seed=args.seed)
+        fill_s = _fill(replay.add, replay.add_final, stream, fill, "compressed", args.progress)
+        filled = replay.num_filled
+        mean_frame = replay.stored_frame_bytes / filled
+        fixed = (replay.nbytes - replay._pool.nbytes) / capacity  # per-slot arrays, bytes
+        result["compressed"] = {
+            "bytes_per_transition": round(fixed + mean_frame, 1),
+            "bytes_per_transition_method": (
+                f"mean lz4 size of the {filled} frames stored ({mean_frame:.1f} B) + per-slot "
+                f"arrays ({fixed:.0f} B: offset, length, action, reward, flags), i.e. the "
+                f"stored bytes at fill {filled}/{capacity} extrapolated to the capacity"
+            ),
+            "bytes_per_transition_allocated": round(replay.nbytes / capacity, 1),
+            "bytes_allocated_note": "pool + per-slot arrays; the pool grows by 10% steps",
+            "compressed_frame_bytes_mean": round(mean_frame, 1),
+            **_sampling_speed(replay.sample, args.batch, args.seconds),
+            "fill_s": round(fill_s, 1),
+        }
+        del replay
+        gc.collect()
+
+    if "full_stack" in stores:
+        measured_at = min(capacity, args.full_stack_capacity)
+        store = FullStackStore(measured_at)
+        fill_s = _fill(
+            store.add, store.add_final, stream, min(fill, measured_at), "full_stack", args.progress
+        )
+        result["full_stack"] = {
+            "bytes_per_transition": FullStackStore(capacity, allocate=False).nbytes / capacity,
+            "bytes_per_transition_note": "from the array shapes at the capacity (not allocated)",
+            "layout": "obs and next_obs 4x84x84 uint8 each + action uint8 + reward float32 "
+            "+ terminal uint8 (SB3 ReplayBuffer, optimize_memory_usage=False)",
+            **_sampling_speed(store.sample, args.batch, args.seconds),
+            "speed_measured_at_capacity": measured_at,
+            "fill_s": round(fill_s, 1),
+        }
+        del store
+        gc.collect()
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser: one subparser per subcommand, each with its ``func``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m dqn_atari.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    replay = sub.add_parser("replay", help="replay memory and sampling speed")
+    replay.add_argument("--capacity", type=int, required=True, help="transitions (slots)")
+    replay.add_argument("--game", default="pong", help="snake_case ALE ROM id")
+    replay.add_argument("--batch", type=int, default=32, help="transitions per sample call")
+    replay.add_argument(
+        "--seconds", type=float, default=5.0, help="seconds per sampling-speed measurement"
+    )
+    replay.add_argument(
+        "--fill",
+        type=int,
+        default=None,
+        help="slots written before measuring (default: the capacity)",
+    )
+    replay.add_argument(
+        "--distinct-frames",
+        type=int,
+        default=20_000,
+        help="frames (agent steps) of real play generated, then cycled",
+    )
+    replay.add_argument(
+        "--full-stack-capacity",
+        type=int,
+        default=50_000,
+        help="transitions allocated to measure the full-stack store's speed",
+    )
+    replay.add_argument(
+        "--stores",
+        default="plain,compressed,full_stack",
+        help="comma list of plain, compressed, full_stack",
+    )
+    replay.add_argument("--seed", type=int, default=0)
+    replay.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bar on stderr"
+    )
+    replay.set_defaults(func=bench_replay)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Run one subcommand and print its result as JSON on the last line."""
+    args = build_parser().parse_args(argv)
+    result = args.func(args)
+    print(json.dumps(result), flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    main()
