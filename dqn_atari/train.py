@@ -20,6 +20,7 @@ import subprocess
 import sys
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from dqn_atari.checkpoint import CheckpointNotFoundError
@@ -82,6 +83,9 @@ def train(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def _hydra_main(cfg: DictConfig) -> None:
+    # The run directory is Hydra's output directory: `run_dir` for a single run
+    # (hydra.run.dir: ${run_dir}), <hydra.sweep.dir>/<experiment>/<game>/seed_<seed> under -m.
+    cfg.run_dir = HydraConfig.get().runtime.output_dir
     train(cfg)
 
 
