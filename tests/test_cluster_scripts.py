@@ -24,51 +24,23 @@ import time
 from pathlib import Path
 
 import pytest
+from slurm_helpers import FINISHED, require_slurm
+from slurm_helpers import all_finished as _all_finished
+from slurm_helpers import diagnostics as _diagnostics
+from slurm_helpers import job_fields as _job_fields
+from slurm_helpers import run as _run
+from slurm_helpers import states as _states
+from slurm_helpers import wait as _wait
 
 pytestmark = pytest.mark.slurm
-
-WAIT_S = 120.0  # bound for every wait on the scheduler
-START_HINT = "start it with slurm/cluster/start_cluster.sh and source /tmp/slurm-ci/env.sh"
-
-
-def _slurm_unavailable_reason() -> str | None:
-    for tool in ("sinfo", "sbatch", "squeue", "scontrol"):
-        if shutil.which(tool) is None:
-            return f"'{tool}' is not on PATH"
-    conf = os.environ.get("SLURM_CONF")
-    if not conf:
-        return "SLURM_CONF is not set"
-    if not Path(conf).is_file():
-        return f"SLURM_CONF={conf} does not exist"
-    try:
-        res = subprocess.run(
-            ["sinfo", "-h", "-o", "%P %a %T"],
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=15,
-        )
-    except subprocess.TimeoutExpired:
-        return "sinfo did not answer within 15 s"
-    if res.returncode != 0:
-        return f"sinfo failed (exit {res.returncode}): {res.stderr.strip()[-300:]}"
-    if not res.stdout.strip():
-        return "sinfo shows no partition"
-    return None
 
 
 @pytest.fixture(scope="module")
 def slurm() -> None:
-    reason = _slurm_unavailable_reason()
-    if reason is not None:
-        pytest.skip(f"SLURM not available: {reason}; {START_HINT}")
+    require_slurm()  # skips with the reason (fails under DQN_REQUIRE_SLURM=1, as in CI)
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _run(cmd: list[str], timeout: float = 30.0) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout)
 
 
 def _sbatch(script: Path, *args: str, cwd: Path, env: dict | None = None) -> str:
@@ -85,78 +57,6 @@ def _sbatch(script: Path, *args: str, cwd: Path, env: dict | None = None) -> str
     job_id = res.stdout.strip().split(";")[0]
     assert job_id.isdigit(), f"unexpected sbatch output: {res.stdout!r}"
     return job_id
-
-
-def _job_fields(job_id: str) -> list[dict[str, str]]:
-    """`scontrol show job -o` as dicts (one per array task); [] when unknown."""
-    res = _run(["scontrol", "show", "job", "-o", job_id])
-    if res.returncode != 0:
-        return []
-    jobs = []
-    for line in res.stdout.splitlines():
-        fields = {}
-        for tok in line.split():
-            key, sep, val = tok.partition("=")
-            if sep:
-                fields[key] = val
-        if fields:
-            jobs.append(fields)
-    return jobs
-
-
-def _states(job_id: str) -> list[str]:
-    return [j.get("JobState", "?") for j in _job_fields(job_id)]
-
-
-def _tail(path: Path, n: int = 30) -> str:
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError as exc:
-        return f"<{path}: {exc}>"
-    return "\n".join(lines[-n:]) if lines else f"<{path}: empty>"
-
-
-def _diagnostics(job_id: str, logs: list[Path]) -> str:
-    parts = []
-    for cmd in (["squeue", "-a"], ["scontrol", "show", "job", job_id], ["sinfo", "-N", "-l"]):
-        try:
-            res = _run(cmd, timeout=15)
-            parts.append(f"$ {' '.join(cmd)}\n{res.stdout}{res.stderr}")
-        except subprocess.TimeoutExpired:
-            parts.append(f"$ {' '.join(cmd)}\n<timed out>")
-    for log in logs:
-        parts.append(f"--- tail {log}\n{_tail(log)}")
-    return "\n".join(parts)
-
-
-def _wait(pred, what: str, job_id: str, logs: list[Path], timeout: float = WAIT_S) -> float:
-    """Poll pred() until true; return the seconds waited, or fail with diagnostics."""
-    t0 = time.monotonic()
-    while True:
-        if pred():
-            return time.monotonic() - t0
-        if time.monotonic() - t0 > timeout:
-            pytest.fail(
-                f"timed out after {timeout:.0f} s waiting for {what} (job {job_id})\n"
-                + _diagnostics(job_id, logs)
-            )
-        time.sleep(0.25)
-
-
-FINISHED = {
-    "COMPLETED",
-    "FAILED",
-    "CANCELLED",
-    "TIMEOUT",
-    "NODE_FAIL",
-    "OUT_OF_MEMORY",
-    "PREEMPTED",
-}
-
-
-def _all_finished(job_id: str, n: int = 1) -> bool:
-    states = _states(job_id)
-    return len(states) >= n and all(s in FINISHED for s in states)
 
 
 # ----------------------------------------------------------------------------- tests
