@@ -54,7 +54,7 @@ def check_overrides(args: list[str]) -> None:
             continue
         key, value = arg.split("=", 1)
         key = key.lstrip("+~")
-        if key.startswith("hydra") or key.startswith("extra."):
+        if key.startswith(("hydra", "extra.")):
             continue
         if key in GROUPS:
             options = group_options(key)

@@ -41,7 +41,8 @@ def _requeue_slurm_job() -> bool:
     job_id = os.environ.get("SLURM_JOB_ID")  # an array task has its own job id too
     if not job_id:
         return False
-    result = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True)
+    result = subprocess.run(["scontrol", "requeue", job_id], check=False, capture_output=True,
+                            text=True)
     if result.returncode != 0:
         print(f"[dqn_atari] scontrol requeue {job_id} failed: {result.stderr.strip()}",
               file=sys.stderr, flush=True)

@@ -8,8 +8,8 @@ from __future__ import annotations
 import csv
 
 import pytest
-
 from conftest import compose
+
 from dqn_atari.runner import Runner
 
 OPTIMAL_RETURN = 1.0

@@ -12,9 +12,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import run_module
 from matplotlib.image import imread
 
-from conftest import run_module
 from dqn_atari import scores
 
 
