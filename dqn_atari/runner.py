@@ -134,12 +134,19 @@ class Runner:
         self.train_env = make_env(cfg.env, seed=seed, mode="train")
         self.num_actions = self.train_env.num_actions
         self.agent = DQNAgent(self.num_actions, cfg.agent, cfg.optim, cfg.env.stack_frames, seed)
-        self.replay = _make_replay(cfg, seed)
-        self.actor = Actor(
-            self.train_env, stack_frames=cfg.env.stack_frames, frame_size=cfg.env.frame_size,
-            terminal_on_life_loss=cfg.env.terminal_on_life_loss,
-            clip_rewards=cfg.env.clip_rewards, replay=self.replay,
-        )
+        if cfg.env.num_envs != 1 or cfg.agent.overlap:
+            # N actors in one loop and/or the learner overlapped with them (train_loop.py)
+            from dqn_atari.vector_actor import make_vector_actor
+
+            self.actor, self.replay = make_vector_actor(cfg, seed, self.train_env, self.agent,
+                                                        _make_replay)
+        else:
+            self.replay = _make_replay(cfg, seed)
+            self.actor = Actor(
+                self.train_env, stack_frames=cfg.env.stack_frames, frame_size=cfg.env.frame_size,
+                terminal_on_life_loss=cfg.env.terminal_on_life_loss,
+                clip_rewards=cfg.env.clip_rewards, replay=self.replay,
+            )
         self.action_rng = np.random.default_rng([seed, 1])
         self.epsilon = LinearSchedule(
             cfg.agent.epsilon_start, cfg.agent.epsilon_end, cfg.agent.epsilon_decay_agent_steps
@@ -242,6 +249,12 @@ class Runner:
         cfg = self.cfg
         end = min((self.iteration + 1) * cfg.train_agent_steps_per_iteration,
                   self.total_agent_steps)
+        from dqn_atari.vector_actor import VectorActor
+
+        if isinstance(self.actor, VectorActor):  # env.num_envs > 1 or agent.overlap
+            from dqn_atari.train_loop import train_phase_batched
+
+            return train_phase_batched(self, sinks, progress, end)
         starts = cfg.agent.learning_starts_agent_steps
         batch_size = cfg.agent.batch_size
         t0 = time.perf_counter()
@@ -420,8 +433,12 @@ class Runner:
             if progress is not None:
                 progress.update(self.agent_steps - progress.n)
                 progress.close()
-            for sink in sinks.values():
-                sink.close()
+            for name, sink in sinks.items():
+                try:
+                    sink.close()
+                except Exception as error:  # e.g. SLURM's SIGTERM also killed wandb's service
+                    print(f"[dqn_atari] warning: closing the {name} sink failed: "
+                          f"{type(error).__name__}: {error}", flush=True)
         summary = {
             "status": status,
             "signal": signal.Signals(self._stop_signal).name if self._stop_signal else None,

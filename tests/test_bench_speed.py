@@ -1,0 +1,39 @@
+"""The env, learner and train benchmarks run and print their figures as JSON (tiny sizes)."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import run_module
+
+
+def _last_json(result) -> dict:
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_env_benchmark_reports_every_pipeline():
+    out = _last_json(run_module("dqn_atari.bench", "env", "--frames", "800", "--num-envs", "2",
+                                timeout=600))
+    for key in ("raw_ale_frames_per_s", "nature_frames_per_s", "vector_2_envs_one_thread_frames_per_s",
+                "vector_2_envs_2_threads_frames_per_s", "ale_vector_env_2_envs_2_threads_frames_per_s",
+                "env_s_per_agent_step", "load_average_1min_before", "load_average_1min_after"):
+        assert out[key] > 0, key
+
+
+def test_learner_benchmark():
+    out = _last_json(run_module("dqn_atari.bench", "learner", "--threads", "1", "--updates", "2",
+                                "--acts", "5", timeout=600))
+    assert out["update_ms_threads_1"] > 0 and out["act_ms_threads_1"] > 0
+
+
+def test_train_benchmark_keeps_the_replay_ratio():
+    out = _last_json(run_module(
+        "dqn_atari.bench", "train", "--agent-steps", "80", "--learning-starts", "40",
+        "--capacity", "1000", "--variants", "1,3o", "--threads", "1", "--env-frames", "400",
+        timeout=600))
+    assert out["ceiling_agent_steps_per_s_threads_1"] > 0
+    assert [(v["num_envs"], v["overlap"]) for v in out["variants"]] == [(1, False), (3, True)]
+    for v in out["variants"]:
+        assert v["agent_steps"] == 80 and v["updates"] == 20 and v["agent_steps_per_s"] > 0
+    assert "learning_starts_agent_steps=40" in out["setting"]

@@ -1,0 +1,144 @@
+"""MultiStreamReplay (one stream per parallel actor) against naive full-stack references.
+
+Each stream gets its own random event stream (life losses, game overs, truncations,
+episodes shorter than the stack) interleaved at random, wrapping small capacities many
+times; every sampled item is checked field by field against the reference of its stream,
+and the draws are checked to be uniform over the valid transitions of all streams.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from test_replay import ReferenceReplay, apply_event, check_batch, random_stream
+
+from dqn_atari.replay import FrameReplay, ReplayBatch
+from dqn_atari.replay_compressed import CompressedFrameReplay
+from dqn_atari.replay_streams import MultiStreamReplay
+
+
+def _feed(replay: MultiStreamReplay, refs, events_per_stream, order, upto=None):
+    """Apply events in the interleaving ``order`` (stream numbers); yields after each."""
+    cursors = [0] * replay.num_streams
+    for n, k in enumerate(order[:upto]):
+        event = events_per_stream[k][cursors[k]]
+        cursors[k] += 1
+        apply_event(replay.stream(k), event)
+        if refs is not None:
+            refs[k].apply(event)
+        yield n
+
+
+def _interleaving(seed: int, counts: list[int]) -> list[int]:
+    order = np.repeat(np.arange(len(counts)), counts)
+    np.random.default_rng(seed).shuffle(order)
+    return order.tolist()
+
+
+def _split(batch: ReplayBatch, replay: MultiStreamReplay, k: int) -> ReplayBatch:
+    """The items of ``batch`` from stream ``k``, with stream-local slot indices."""
+    lo = int(replay._offsets[k])
+    sel = (batch.indices >= lo) & (batch.indices < lo + replay.stream(k).capacity)
+    return ReplayBatch(batch.frames[sel], batch.actions[sel], batch.rewards[sel],
+                       batch.terminals[sel], batch.indices[sel] - lo)
+
+
+@pytest.mark.parametrize("seed,num_streams,capacity", [(0, 3, 150), (1, 2, 101), (2, 4, 120)])
+def test_samples_match_reference_stacks(seed, num_streams, capacity):
+    replay = MultiStreamReplay(num_streams, capacity, seed=seed)
+    caps = [replay.stream(k).capacity for k in range(num_streams)]
+    assert sum(caps) == capacity and max(caps) - min(caps) <= 1
+    refs = [ReferenceReplay(c) for c in caps]
+    counts = [700 + 37 * k for k in range(num_streams)]  # streams of unequal length
+    events = [random_stream(100 * seed + k, counts[k]) for k in range(num_streams)]
+    for n in _feed(replay, refs, events, _interleaving(seed, counts)):
+        assert len(replay) == sum(r.num_transitions() for r in refs)
+        if n % 5 or len(replay) == 0:
+            continue
+        expected = set()
+        for k, ref in enumerate(refs):
+            expected |= {int(replay._offsets[k]) + g % caps[k] for g in ref.valid_write_numbers()}
+        assert set(replay.valid_indices().tolist()) == expected
+        if expected:
+            batch = replay.sample(min(24, len(replay)))
+            assert set(batch.indices.tolist()) <= expected
+            for k in range(num_streams):
+                check_batch(_split(batch, replay, k), refs[k], caps[k])
+
+
+def test_sampling_is_uniform_over_all_streams():
+    """Streams with different numbers of valid transitions: every valid one equally likely."""
+    replay = MultiStreamReplay(3, 180, seed=11)
+    counts = [217, 24, 45]  # wrapped / a third filled / not wrapped
+    events = [random_stream(20 + k, counts[k]) for k in range(3)]
+    for _ in _feed(replay, None, events, _interleaving(5, counts)):
+        pass
+    valid = replay.valid_indices()
+    per_stream = [np.sum((valid >= o) & (valid < o + 60)) for o in replay._offsets]
+    assert min(per_stream) >= 10 and max(per_stream) > 2 * min(per_stream), per_stream
+    draws = np.concatenate([replay.sample(50).indices for _ in range(2_000)])  # 100,000
+    counts_drawn = np.bincount(draws, minlength=replay.capacity)
+    invalid = np.setdiff1d(np.arange(replay.capacity), valid)
+    assert counts_drawn[invalid].sum() == 0
+    expected = draws.size / valid.size
+    chi2 = float((((counts_drawn[valid] - expected) ** 2) / expected).sum())
+    dof = valid.size - 1
+    assert chi2 < dof + 8 * np.sqrt(2 * dof), (chi2, dof)
+
+
+def test_one_stream_holds_what_one_frame_replay_holds():
+    events = random_stream(9, 500)
+    single = FrameReplay(80, seed=0)
+    multi = MultiStreamReplay(1, 80, seed=0)
+    for event in events:
+        apply_event(single, event)
+        apply_event(multi.stream(0), event)
+    assert len(single) == len(multi)
+    np.testing.assert_array_equal(single.valid_indices(), multi.valid_indices())
+
+
+def test_compressed_streams_sample_exactly_what_plain_streams_sample():
+    counts = [300, 260]
+    events = [random_stream(40 + k, counts[k]) for k in range(2)]
+    order = _interleaving(3, counts)
+    plain = MultiStreamReplay(2, 100, seed=4)
+    packed = MultiStreamReplay(2, 100, seed=4, stream_class=CompressedFrameReplay)
+    for _ in _feed(plain, None, events, order):
+        pass
+    for _ in _feed(packed, None, events, order):
+        pass
+    for _ in range(10):
+        for x, y in zip(plain.sample(32), packed.sample(32), strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("copy_arrays", [True, False])
+def test_state_dict_round_trip_is_exact(copy_arrays):
+    counts = [260, 240]
+    events = [random_stream(60 + k, counts[k]) for k in range(2)]
+    order = _interleaving(8, counts)
+    original = MultiStreamReplay(2, 100, seed=5)
+    for _ in _feed(original, None, events, order, upto=400):
+        pass
+    original.sample(8)
+    state = pickle.loads(pickle.dumps(original.state_dict()))
+    restored = MultiStreamReplay(2, 100, seed=999)
+    restored.load_state_dict(state, copy=copy_arrays)
+    assert len(restored) == len(original) and restored.num_added == original.num_added
+    for _ in range(5):
+        for x, y in zip(original.sample(16), restored.sample(16), strict=True):
+            np.testing.assert_array_equal(x, y)
+    with pytest.raises(ValueError, match="env.num_envs"):
+        MultiStreamReplay(4, 100).load_state_dict(original.state_dict())
+
+
+def test_errors_name_the_fix():
+    with pytest.raises(ValueError, match="raise replay.capacity or lower env.num_envs"):
+        MultiStreamReplay(8, 30)
+    replay = MultiStreamReplay(2, 100)
+    with pytest.raises(ValueError, match="empty"):
+        replay.sample(1)
+    with pytest.raises(TypeError, match=r"stream\(k\)"):
+        replay.add(np.zeros((84, 84), np.uint8), 0, 0.0, False, True)

@@ -1,0 +1,282 @@
+"""Parallel actors (env.num_envs) and overlapped learning (agent.overlap) against one actor.
+
+* ale-py's AtariVectorEnv is checked against NatureAtariEnv (why it is not used);
+* the batched loop with one actor is bit-identical to the single-actor loop;
+* N actors and/or overlap make the same updates at the same total agent steps, copy the
+  target at the same steps after the same number of updates, and follow the epsilon
+  schedule in total agent steps;
+* with random actions, overlap is bit-identical to the sequential loop (same batches,
+  losses and parameters);
+* a run with N actors and overlap, stopped mid-iteration and resumed, equals the straight run.
+"""
+
+from __future__ import annotations
+
+import csv
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import compose
+
+from dqn_atari.envs import NatureAtariEnv
+from dqn_atari.runner import Runner
+from dqn_atari.schedules import LinearSchedule
+from dqn_atari.vector_actor import VectorActor
+
+SMOKE = ["experiment=smoke", "logger.wandb_mode=disabled", "eval_agent_steps_per_iteration=0",
+         "torch_threads=1"]
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _comparable(rows, drop=("wall_time_s", "train_agent_steps_per_s")):
+    return [{k: v for k, v in r.items() if k not in drop} for r in rows]
+
+
+def _run(run_dir: Path, *overrides: str, wrap_single: bool = False, stop_at: int | None = None):
+    """A smoke run in this process; returns (runner, summary, hook events)."""
+    runner = Runner(compose([*SMOKE, f"run_dir={run_dir}", *overrides]))
+    if wrap_single:  # the batched loop with the single actor (no overlap)
+        assert not isinstance(runner.actor, VectorActor)
+        runner.actor = VectorActor([runner.actor])
+    events: list[tuple[str, int, int]] = []
+
+    def hook(event: str, step: int, updates: int) -> None:
+        events.append((event, step, updates))
+        if stop_at is not None and step >= stop_at:
+            runner._stop_signal = signal.SIGTERM  # as the signal handler does
+
+    runner.loop_hook = hook
+    summary = runner.run()
+    return runner, summary, events
+
+
+def _expected_events(cfg, total: int) -> list[tuple[str, int, int]]:
+    """The sequential schedule: an update at every 4th step from learning_starts, target copies."""
+    events, updates = [], 0
+    a = cfg.agent
+    for t in range(1, total + 1):
+        if t >= a.learning_starts_agent_steps and t % a.update_period_agent_steps == 0:
+            updates += 1
+            events.append(("update", t, updates))
+        if t % a.target_update_period_agent_steps == 0:
+            events.append(("sync_target", t, updates))
+    return events
+
+
+def _params(runner: Runner) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in runner.agent.online.parameters()] + [
+        p.detach().clone() for p in runner.agent.target.parameters()]
+
+
+# ----------------------------------------------------------- ale-py's vector env
+
+
+def test_ale_vector_env_matches_nature_env_except_at_game_end():
+    """Same frames, raw rewards and terminals (no-ops off); the game-over frame is stale."""
+    from ale_py.vector_env import AtariVectorEnv
+
+    for game in ("pong", "breakout"):
+        vec = AtariVectorEnv(
+            game, 1, stack_num=1, noop_max=0, frameskip=4, maxpool=True, grayscale=True,
+            img_height=84, img_width=84, reward_clipping=False, episodic_life=False,
+            life_loss_info=True, use_fire_reset=False, repeat_action_probability=0.0,
+            full_action_space=False, max_num_frames_per_episode=108_000,
+        )
+        env = NatureAtariEnv(game, 0, noop_max_frames=0)
+        assert vec.single_action_space.n == env.num_actions  # the minimal action set
+        obs, _ = vec.reset(seed=0)
+        np.testing.assert_array_equal(obs[0, 0], env.reset())
+        rng = np.random.default_rng(0)
+        life_losses = 0
+        for _ in range(20_000):
+            action = int(rng.integers(env.num_actions))
+            obs, reward, terminated, truncated, info = vec.step(np.array([action]))
+            result = env.step(action)
+            assert reward[0] == result.reward  # raw (unclipped)
+            assert bool(terminated[0]) == (result.game_over or result.life_lost)
+            assert not truncated[0] and not result.truncated
+            if result.game_over:  # ended inside the action repeat: not the last frame
+                break
+            np.testing.assert_array_equal(obs[0, 0], result.frame)
+            assert info["lives"][0] == env.lives  # a lost life does not reset the game
+            life_losses += result.life_lost
+        assert result.game_over
+        if game == "breakout":
+            assert life_losses == 4
+        vec.close()
+
+
+def test_ale_vector_env_noops_are_one_short_of_noop_max():
+    """noop_max=n draws U{0..n-1} no-op frames: the paper's U{0..30} needs noop_max=31."""
+    from ale_py.vector_env import AtariVectorEnv
+
+    vec = AtariVectorEnv("pong", 64, stack_num=1, noop_max=31, use_fire_reset=False,
+                         reward_clipping=False, repeat_action_probability=0.0)
+    _, info = vec.reset(seed=0)
+    frames = info["episode_frame_number"]
+    assert frames.min() >= 0 and frames.max() <= 30 and len(set(frames.tolist())) > 10
+    vec.close()
+
+
+# ------------------------------------------------------------------ the batched loop
+
+
+def test_batched_loop_with_one_actor_equals_the_single_actor_loop(tmp_path):
+    _, straight, _ = _run(tmp_path / "single")
+    _, batched, events = _run(tmp_path / "batched", wrap_single=True)
+    assert straight == {**batched, "wall_time_s": straight["wall_time_s"]}
+    for name in ("episodes.csv", "iterations.csv"):
+        assert _comparable(_rows(tmp_path / "single" / "metrics" / name)) == _comparable(
+            _rows(tmp_path / "batched" / "metrics" / name))
+    assert events == _expected_events(compose(SMOKE), 600)
+
+
+@pytest.mark.parametrize("num_envs,overlap", [(1, True), (3, False), (4, False), (4, True)])
+def test_same_updates_and_target_copies_at_the_same_agent_steps(tmp_path, num_envs, overlap):
+    _, reference, _ = _run(tmp_path / "single")
+    runner, summary, events = _run(tmp_path / "vector", f"env.num_envs={num_envs}",
+                                   f"agent.overlap={str(overlap).lower()}")
+    assert events == _expected_events(runner.cfg, 600)
+    for key in ("status", "agent_steps", "frames", "updates", "iteration"):
+        assert summary[key] == reference[key], key
+    single_rows = _rows(tmp_path / "single" / "metrics" / "iterations.csv")
+    vector_rows = _rows(tmp_path / "vector" / "metrics" / "iterations.csv")
+    for a, b in zip(single_rows, vector_rows, strict=True):
+        assert (a["agent_steps"], a["updates"]) == (b["agent_steps"], b["updates"])
+    if num_envs > 1:
+        assert len(runner.replay.streams) == num_envs
+        assert runner.replay.num_added == 600
+        added = [s.num_added for s in runner.replay.streams]
+        per_phase = [len(range(k, 200, num_envs)) for k in range(num_envs)]  # partial last round
+        assert added == [3 * c for c in per_phase]
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_epsilon_follows_the_schedule_in_total_agent_steps(tmp_path, overlap):
+    """On the catch game (9-step games): each game's epsilon is that of its last agent step."""
+    runner, _, _ = _run(tmp_path, "env=catch", "env.num_envs=4",
+                        f"agent.overlap={str(overlap).lower()}")
+    schedule = LinearSchedule(runner.cfg.agent.epsilon_start, runner.cfg.agent.epsilon_end,
+                              runner.cfg.agent.epsilon_decay_agent_steps)
+    rows = _rows(tmp_path / "metrics" / "episodes.csv")
+    assert len(rows) > 50
+    steps = [int(r["agent_steps"]) for r in rows]
+    assert len(set(steps)) == len(steps) and steps == sorted(steps)
+    for row in rows:  # the action of agent step t is chosen at count t - 1
+        assert float(row["epsilon"]) == pytest.approx(schedule(int(row["agent_steps"]) - 1))
+    assert sum(int(r["length_agent_steps"]) for r in rows) <= 600
+
+
+@pytest.mark.parametrize("num_envs", [1, 4])
+def test_overlap_is_bit_identical_to_sequential_with_random_actions(tmp_path, num_envs):
+    random_actions = ["agent.epsilon_start=1.0", "agent.epsilon_end=1.0",
+                      f"env.num_envs={num_envs}"]
+    seq, _, seq_events = _run(tmp_path / "seq", *random_actions, wrap_single=num_envs == 1)
+    ovl, _, ovl_events = _run(tmp_path / "ovl", *random_actions, "agent.overlap=true")
+    assert seq_events == ovl_events
+    for name in ("episodes.csv", "iterations.csv"):
+        assert _comparable(_rows(tmp_path / "seq" / "metrics" / name)) == _comparable(
+            _rows(tmp_path / "ovl" / "metrics" / name))
+    for a, b in zip(_params(seq), _params(ovl), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_vector_overlap_run_stopped_and_resumed_equals_the_straight_run(tmp_path):
+    overrides = ["env.num_envs=3", "agent.overlap=true"]
+    straight, expected, _ = _run(tmp_path / "straight", *overrides)
+    _, stopped, _ = _run(tmp_path / "resumed", *overrides, stop_at=300)  # mid iteration 2
+    assert stopped["status"] == "interrupted" and 300 <= stopped["agent_steps"] < 400
+    resumed, final, _ = _run(tmp_path / "resumed", *overrides)
+    assert resumed._resumed_from is not None
+    for key in ("status", "agent_steps", "frames", "updates", "iteration"):
+        assert final[key] == expected[key], key
+    for name in ("episodes.csv", "iterations.csv"):
+        assert _comparable(_rows(tmp_path / "straight" / "metrics" / name)) == _comparable(
+            _rows(tmp_path / "resumed" / "metrics" / name))
+    for a, b in zip(_params(straight), _params(resumed), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_resume_with_another_num_envs_names_the_fix(tmp_path):
+    _run(tmp_path, "env.num_envs=2", "total_frames=800")
+    runner = Runner(compose([*SMOKE, f"run_dir={tmp_path}", "env.num_envs=3"]))
+    with pytest.raises(ValueError, match="env.num_envs"):
+        runner.resume_if_possible()
+
+
+def test_overlapped_update_acts_with_the_parameters_it_starts_from():
+    """``submit`` copies the parameters the new update starts from; the update then proceeds."""
+    from dqn_atari.agent import DQNAgent
+    from dqn_atari.config import AgentConfig, OptimConfig
+    from dqn_atari.overlap import OverlappedLearner
+    from dqn_atari.replay import ReplayBatch
+
+    agent = DQNAgent(6, AgentConfig(device="cpu"), OptimConfig(lr=1e-2), seed=0)
+    vector = VectorActor([object()], agent.online, overlap=True)
+    learner = OverlappedLearner(agent, vector.refresh_policy, threads=1)
+    rng = np.random.default_rng(0)
+
+    def batch():
+        return ReplayBatch(rng.integers(0, 256, (32, 5, 84, 84), dtype=np.uint8),
+                           rng.integers(0, 6, 32), rng.random(32).astype(np.float32),
+                           np.zeros(32, np.float32), np.arange(32))
+
+    try:
+        for i in range(3):
+            before = [p.detach().clone() for p in agent.online.parameters()]
+            assert learner.submit(batch(), tag=i) is None  # nothing was in flight
+            for p, q in zip(vector.policy.parameters(), before, strict=True):
+                assert torch.equal(p, q)
+            assert learner.wait()[0] == i and agent.num_updates == i + 1
+            assert any(not torch.equal(p, q) for p, q in
+                       zip(agent.online.parameters(), before, strict=True))
+        learner.submit(batch(), tag="a")
+        done = learner.submit(batch(), tag="b")  # waits for "a" first
+        assert done[0] == "a" and agent.num_updates == 4 and learner.in_flight
+    finally:
+        assert learner.close()[0] == "b"
+    assert agent.num_updates == 5
+    assert not agent.optimizer._optimizer_step_pre_hooks  # the hook is removed
+
+
+def test_ale_act_holds_the_gil():
+    """Why the actors' envs are not stepped in a thread pool: ALEInterface.act keeps the GIL.
+
+    With a long switch interval the GIL changes hands only when released; a pure-Python
+    thread makes no progress while ALE steps, but does while the main thread sleeps.
+    """
+    import sys
+    import threading
+    import time
+
+    env = NatureAtariEnv("pong", 0)
+    count, stop = [0], [False]
+
+    def spin():
+        while not stop[0]:
+            count[0] += 1
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(2.0)
+    try:
+        thread = threading.Thread(target=spin)
+        thread.start()
+        before = count[0]
+        for _ in range(500):
+            env.ale.act(env._actions[0])
+        during_ale = count[0] - before
+        before = count[0]
+        time.sleep(0.01)  # releases the GIL: the spinning thread keeps it for ~2 s
+        during_sleep = count[0] - before
+        stop[0] = True
+        thread.join()
+    finally:
+        sys.setswitchinterval(previous)
+    assert during_ale == 0 and during_sleep > 1000
