@@ -64,6 +64,20 @@ def suggest_capacity(available_bytes: int, bytes_per_transition: float) -> int:
     return fit // step * step
 
 
+def check_can_sample(stored: int, batch_size: int) -> None:
+    """Refuse a batch that ``stored`` transitions cannot supply, naming the config fix."""
+    if stored == 0:
+        raise ValueError(
+            "no transition to sample: the replay is empty; raise "
+            "agent.learning_starts_agent_steps"
+        )
+    if batch_size > stored:
+        raise ValueError(
+            f"batch_size {batch_size} > {stored} transitions in the replay; lower "
+            "agent.batch_size or raise agent.learning_starts_agent_steps"
+        )
+
+
 class FrameReplay:
     """Circular uint8 frame replay with uniform sampling over valid transitions.
 
@@ -369,17 +383,7 @@ class FrameReplay:
         Raises ValueError when the replay holds fewer than ``batch_size`` transitions or
         none can be sampled.
         """
-        stored = len(self)
-        if stored == 0:
-            raise ValueError(
-                "no transition to sample: the replay is empty; raise "
-                "agent.learning_starts_agent_steps"
-            )
-        if batch_size > stored:
-            raise ValueError(
-                f"batch_size {batch_size} > {stored} transitions in the replay; lower "
-                "agent.batch_size or raise agent.learning_starts_agent_steps"
-            )
+        check_can_sample(len(self), batch_size)
         idx = self._sample_indices(batch_size)
         window = idx[:, None] + self._window_offsets
         window %= self.capacity

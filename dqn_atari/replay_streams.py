@@ -31,7 +31,14 @@ from typing import Any
 import numpy as np
 
 from dqn_atari.memory import ensure_fits
-from dqn_atari.replay import HAS_TRANSITION, TERMINAL, FrameReplay, ReplayBatch, suggest_capacity
+from dqn_atari.replay import (
+    HAS_TRANSITION,
+    TERMINAL,
+    FrameReplay,
+    ReplayBatch,
+    check_can_sample,
+    suggest_capacity,
+)
 
 _MAX_REJECTION_ROUNDS = 64  # redraw rounds before falling back to an explicit valid set
 
@@ -212,17 +219,7 @@ class MultiStreamReplay:
 
     def sample(self, batch_size: int) -> ReplayBatch:
         """``batch_size`` transitions uniform (with replacement) over all streams' valid ones."""
-        stored = len(self)
-        if stored == 0:
-            raise ValueError(
-                "no transition to sample: the replay is empty; raise "
-                "agent.learning_starts_agent_steps"
-            )
-        if batch_size > stored:
-            raise ValueError(
-                f"batch_size {batch_size} > {stored} transitions in the replay; lower "
-                "agent.batch_size or raise agent.learning_starts_agent_steps"
-            )
+        check_can_sample(len(self), batch_size)
         k, slot = self._sample_pairs(batch_size)
         # Grouped by stream (the draws are i.i.d., so their order in the batch carries
         # nothing): each stream gathers straight into its slice of the output.
