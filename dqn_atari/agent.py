@@ -69,8 +69,11 @@ class DQNAgent:
             torch.random.default_generator.manual_seed(seed)
             online = NatureQNetwork(num_actions, stack_frames, dueling=agent_cfg.dueling)
             target = NatureQNetwork(num_actions, stack_frames, dueling=agent_cfg.dueling)
-        self.online = online.to(self.device)
-        self.target = target.to(self.device).requires_grad_(False)
+        # channels_last (NHWC): the same fp32 arithmetic in another memory layout; an update
+        # took 33 instead of 58 ms with 1 thread on this AVX-512 CPU (README, Performance).
+        memory_format = torch.channels_last if agent_cfg.channels_last else torch.contiguous_format
+        self.online = online.to(self.device, memory_format=memory_format)
+        self.target = target.to(self.device, memory_format=memory_format).requires_grad_(False)
         self.sync_target()
 
         # torch.compile serves update() only; act() runs the eager module (batch sizes

@@ -35,13 +35,16 @@ class EnvConfig:
     action_repeat_frames: int = 4  # frames per agent step; reward summed over them
     max_pool_frames: int = 2  # observation = pixel-wise max over the last 2 raw frames
     frame_size: int = 84  # processed frames are frame_size x frame_size, grayscale
-    resize_interpolation: str = "area"  # "area" (gymnasium, ale-py, Dopamine) | "bilinear" (DQN Zoo)
+    resize_interpolation: str = "area"  # "area" (gymnasium, ale-py, Dopamine) | "pil_bilinear"
+    # (PIL's antialiasing bilinear: DQN Zoo's resize) | "linear" (OpenCV INTER_LINEAR, no antialiasing)
     stack_frames: int = 4  # processed frames per agent state
     noop_max_frames: int = 30  # U{0..30} NOOP frames (not agent steps) at every reset
     terminal_on_life_loss: bool = True  # learning terminal; the game itself is NOT reset
     clip_rewards: bool = True  # clip to [-1, 1] for learning only; scores stay raw
     max_episode_frames_train: int = 108_000  # frames (30 minutes at 60 Hz)
-    max_episode_frames_eval: int = 18_000  # frames (5 minutes: the Nature evaluation cap)
+    max_episode_frames_eval_phase: int = 108_000  # frames: games of the evaluation phase of
+    # each iteration (30 min, as DQN Zoo's 108,000 frames and Dopamine's 27,000 agent steps)
+    max_episode_frames_eval: int = 18_000  # frames (5 minutes: the final Nature protocol, `evaluate`)
     sticky_actions: bool = False  # True: repeat_action_probability 0.25 (Machado et al. 2018)
     full_action_space: bool = False  # Nature: the game's minimal action set
     num_envs: int = 1  # parallel actors (ale-py's AtariVectorEnv when > 1)
@@ -61,10 +64,14 @@ class AgentConfig:
     learning_starts_agent_steps: int = 50_000  # transitions collected before the first update
     epsilon_start: float = 1.0
     epsilon_end: float = 0.1
-    epsilon_decay_agent_steps: int = 1_000_000  # linear decay, counted from agent step 0
+    epsilon_decay_agent_steps: int = 1_000_000  # linear decay over this many agent steps ...
+    # ... starting at this agent step; epsilon_start before it. All three references hold
+    # epsilon at 1.0 until learning starts (Dopamine's warmup_steps=min_replay_history).
+    epsilon_decay_start_agent_steps: int = "${agent.learning_starts_agent_steps}"  # type: ignore[assignment]
     epsilon_eval: float = 0.05
     device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
     compile: bool = False  # torch.compile the Q-network
+    channels_last: bool = True  # NHWC convolution weights and inputs (faster on CPU and GPU)
     overlap: bool = False  # learner in a background thread while the actors step (same schedule)
 
 
@@ -113,7 +120,7 @@ class Config:
     experiment_name: str = MISSING  # set by the experiment preset
     experiment_note: str = ""  # e.g. "NOT the Nature setting" for the fast preset
     seed: int = 0
-    total_frames: int = 50_000_000  # training frames (the paper's budget)
+    total_frames: int = 200_000_000  # training frames (= 50M agent steps: the paper's "50M frames")
     train_agent_steps_per_iteration: int = 250_000  # = 1M frames
     eval_agent_steps_per_iteration: int = 125_000  # at epsilon_eval; 0 disables
     run_dir: str = "runs/${experiment_name}/${env.game}/seed_${seed}"

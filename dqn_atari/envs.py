@@ -6,7 +6,8 @@ with every ALE setting written out (never an id's defaults):
 * ALE frame skip 1; *our* action repeat of 4 frames, reward summed over them;
 * the observation is the pixel-wise max over the last two raw frames,
   in ALE's grayscale (palette luminance, as Dopamine), resized to 84x84
-  (OpenCV area interpolation by default, bilinear as DQN Zoo on request);
+  (OpenCV area interpolation by default; PIL's antialiasing bilinear, DQN Zoo's
+  resize, with ``env.resize_interpolation=pil_bilinear``);
 * U{0..30} NOOP *frames* at every reset (frames, not agent steps);
 * a lost life is reported (``life_lost``) but the game is NOT reset: the caller
   ends the learning episode there and the game goes on;
@@ -34,7 +35,15 @@ from dqn_atari.config import EnvConfig
 STICKY_ACTION_PROBABILITY = 0.25  # Machado et al. 2018
 TOY_GAMES = ("catch",)
 
-_INTERPOLATIONS = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR}
+# env.resize_interpolation: how a 210x160 frame becomes 84x84.
+#   area          OpenCV INTER_AREA (gymnasium, ale-py and Dopamine): the default
+#   linear        OpenCV INTER_LINEAR: 2x2 bilinear sampling WITHOUT antialiasing
+#   pil_bilinear  PIL's Image.BILINEAR, which widens its filter when shrinking
+#                 (antialiasing): the resize DQN Zoo calls (processors.resize)
+# "bilinear" once named OpenCV's INTER_LINEAR as if it were DQN Zoo's resize; it is refused
+# with the two names to choose from (a run dir started with it resumes with "linear").
+RESIZE_INTERPOLATIONS = ("area", "linear", "pil_bilinear")
+_OPENCV_FLAGS = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR}
 
 
 class StepResult(NamedTuple):
@@ -81,26 +90,52 @@ def resolve_game(name: str) -> str:
     )
 
 
+ENV_MODES = ("train", "eval_phase", "eval")
+
+
 def max_episode_frames(env_cfg: EnvConfig, mode: str) -> int:
-    """The episode cap in frames for ``mode`` ("train" or "eval")."""
+    """The episode cap in frames for ``mode``.
+
+    "train": training games; "eval_phase": the evaluation phase of each iteration
+    (108,000 frames in ``nature``, as DQN Zoo); "eval": the final Nature protocol of
+    ``evaluate`` (18,000 frames = 5 minutes).
+    """
     if mode == "train":
         return env_cfg.max_episode_frames_train
+    if mode == "eval_phase":
+        return env_cfg.max_episode_frames_eval_phase
     if mode == "eval":
         return env_cfg.max_episode_frames_eval
-    raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
+    raise ValueError(f"mode must be one of {ENV_MODES}, got {mode!r}")
 
 
 def preprocess_frame(
     raw_max: np.ndarray, frame_size: int = 84, interpolation: str = "area"
 ) -> np.ndarray:
     """Resize a grayscale (210, 160) frame to (frame_size, frame_size) uint8."""
-    try:
-        flag = _INTERPOLATIONS[interpolation]
-    except KeyError:
+    check_resize_interpolation(interpolation)
+    if interpolation == "pil_bilinear":
+        from PIL import Image
+
+        resized = Image.fromarray(raw_max).resize((frame_size, frame_size), Image.BILINEAR)
+        return np.asarray(resized, dtype=np.uint8)
+    return cv2.resize(raw_max, (frame_size, frame_size), interpolation=_OPENCV_FLAGS[interpolation])
+
+
+def check_resize_interpolation(interpolation: str) -> None:
+    """Refuse an unknown ``env.resize_interpolation``, naming the choices."""
+    if interpolation in RESIZE_INTERPOLATIONS:
+        return
+    if interpolation == "bilinear":
         raise ValueError(
-            f"env.resize_interpolation={interpolation!r} is not one of {sorted(_INTERPOLATIONS)}"
-        ) from None
-    return cv2.resize(raw_max, (frame_size, frame_size), interpolation=flag)
+            "env.resize_interpolation=bilinear was OpenCV's INTER_LINEAR without antialiasing, "
+            "not DQN Zoo's resize; choose env.resize_interpolation=linear (that same OpenCV "
+            "resize) or env.resize_interpolation=pil_bilinear (PIL's antialiasing bilinear, "
+            "as DQN Zoo)"
+        )
+    raise ValueError(
+        f"env.resize_interpolation={interpolation!r} is not one of {list(RESIZE_INTERPOLATIONS)}"
+    )
 
 
 class NatureAtariEnv:
@@ -244,7 +279,7 @@ class NatureAtariEnv:
 
 
 def make_env(env_cfg: EnvConfig, seed: int, mode: str = "train"):
-    """Build one environment of ``env_cfg.game`` for ``mode`` ("train" or "eval")."""
+    """Build one environment of ``env_cfg.game`` for ``mode`` (one of ``ENV_MODES``)."""
     cap = max_episode_frames(env_cfg, mode)
     game = resolve_game(env_cfg.game)
     if game == "catch":

@@ -3,7 +3,8 @@
 30 games, each capped at 18,000 frames (5 minutes), each after U{0..30} random
 no-op frames, at epsilon 0.05 (Mnih et al. 2015, Methods). Reports the mean and
 std of the raw scores and the human-normalised score (5-minute human scores, as
-the paper) as JSON in the run directory (``eval_nature.json``).
+the paper; DQN Zoo's 30-minute ones, labelled, for the 8 games outside its 49) as JSON
+in the run directory (``eval_nature.json``).
 
 Arguments (``key=value``):
   run_dir=PATH       a training run directory (its latest checkpoint is used), or
@@ -30,6 +31,7 @@ from dqn_atari.agent import DQNAgent
 from dqn_atari.checkpoint import CheckpointNotFoundError, checkpoint_paths, load_checkpoint
 from dqn_atari.config import Config
 from dqn_atari.envs import make_env
+from dqn_atari.scores import human_normalized_for_report
 
 NATURE_EVAL_EPISODES = 30
 NATURE_EVAL_EPSILON = 0.05
@@ -107,12 +109,6 @@ def evaluate_agent(agent: DQNAgent, cfg: Config, *, episodes: int, seed: int,
     return scores
 
 
-def _human_normalized(game: str, mean: float) -> float | None:
-    from dqn_atari.scores import human_normalized, is_known_game
-
-    return float(human_normalized(game, mean)) if is_known_game(game) else None
-
-
 def evaluate_checkpoint(path: Path, *, episodes: int = NATURE_EVAL_EPISODES,
                         seed: int | None = None, video: Path | None = None,
                         device: str = "auto") -> dict[str, Any]:
@@ -142,8 +138,7 @@ def evaluate_checkpoint(path: Path, *, episodes: int = NATURE_EVAL_EPISODES,
         "mean": mean,
         "std": float(np.std(scores)),
         "scores": scores,
-        "human_normalized": _human_normalized(cfg.env.game, mean),
-        "human_scores": "5-minute (Nature Extended Data Table 2)",
+        **human_normalized_for_report(cfg.env.game, mean),
         "video": str(video) if video else None,
     }
     run_dir = path.parent.parent
@@ -182,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{report['game']}: {report['mean']:.1f} +- {report['std']:.1f} over "
           f"{report['episodes']} games (human-normalised {hns_text}) -> "
           f"{path.parent.parent / 'eval_nature.json'}")
+    if report["human_normalized_note"]:
+        print(f"note: {report['human_normalized_note']}")
     return 0
 
 

@@ -128,6 +128,8 @@ class NatureQNetwork(nn.Module):
         the same result; do not pre-scale it.)
         """
         x = obs.to(torch.float32).div(255.0)
+        if self.torso[0].weight.is_contiguous(memory_format=torch.channels_last):
+            x = x.contiguous(memory_format=torch.channels_last)  # NHWC convolutions
         return self.q_from_features(self.torso(x))
 
 

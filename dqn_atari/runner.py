@@ -27,9 +27,9 @@ from omegaconf import DictConfig, OmegaConf
 from dqn_atari.actor import Actor, GameResult
 from dqn_atari.agent import DQNAgent
 from dqn_atari.checkpoint import load_latest, save_checkpoint
-from dqn_atari.envs import make_env
+from dqn_atari.envs import check_resize_interpolation, make_env
 from dqn_atari.metrics import EPISODE_FIELDS, ITERATION_FIELDS, CsvSink, WandbSink
-from dqn_atari.schedules import Every, LinearSchedule
+from dqn_atari.schedules import Every, training_epsilon
 
 # SIGUSR2 is submitit's preemption signal (Hydra's submitit launcher).
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT)
@@ -70,6 +70,10 @@ def validate_config(cfg: DictConfig) -> None:
         raise ConfigError(f"total_frames={cfg.total_frames} is less than one agent step")
     if cfg.train_agent_steps_per_iteration <= 0:
         raise ConfigError("train_agent_steps_per_iteration must be positive")
+    try:
+        check_resize_interpolation(cfg.env.resize_interpolation)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def ensure_writable(run_dir: Path) -> None:
@@ -148,9 +152,7 @@ class Runner:
                 clip_rewards=cfg.env.clip_rewards, replay=self.replay,
             )
         self.action_rng = np.random.default_rng([seed, 1])
-        self.epsilon = LinearSchedule(
-            cfg.agent.epsilon_start, cfg.agent.epsilon_end, cfg.agent.epsilon_decay_agent_steps
-        )
+        self.epsilon = training_epsilon(cfg.agent)
         self.update_due = Every(cfg.agent.update_period_agent_steps)
         self.target_due = Every(cfg.agent.target_update_period_agent_steps)
 
@@ -299,7 +301,7 @@ class Runner:
             return []
         t0 = time.perf_counter()
         eval_seed = _derived_seed(self.cfg.seed, 2, self.iteration)
-        env = make_env(self.cfg.env, seed=eval_seed, mode="eval")
+        env = make_env(self.cfg.env, seed=eval_seed, mode="eval_phase")
         actor = Actor(env, stack_frames=self.cfg.env.stack_frames,
                       frame_size=self.cfg.env.frame_size,
                       terminal_on_life_loss=self.cfg.env.terminal_on_life_loss,

@@ -7,23 +7,37 @@ from __future__ import annotations
 
 
 class LinearSchedule:
-    """``start`` at agent step 0, linear to ``end`` at ``duration_agent_steps``, then ``end``.
+    """``start`` until ``begin_agent_steps``, linear to ``end`` over ``duration_agent_steps``.
 
-    Nature: epsilon 1.0 -> 0.1 over 1,000,000 agent steps (the paper's "frames"
-    are agent steps here, as in Dopamine), then held at 0.1.
-    ``duration_agent_steps <= 0`` gives ``end`` at every step.
+    Nature, as DeepMind's original code, DQN Zoo and Dopamine run it: epsilon held at
+    1.0 until learning starts (50,000 agent steps), then 1.0 -> 0.1 over 1,000,000
+    agent steps (the paper's "frames" are agent steps here), then held at 0.1. This is
+    Dopamine's ``linearly_decaying_epsilon(decay_period, step, warmup_steps, epsilon)``
+    with ``start`` 1.0. ``duration_agent_steps <= 0`` gives ``end`` from ``begin`` on.
     """
 
-    def __init__(self, start: float, end: float, duration_agent_steps: int) -> None:
+    def __init__(self, start: float, end: float, duration_agent_steps: int,
+                 begin_agent_steps: int = 0) -> None:
         self.start = start
         self.end = end
         self.duration_agent_steps = duration_agent_steps
+        self.begin_agent_steps = begin_agent_steps
 
     def __call__(self, agent_step: int) -> float:
+        elapsed = agent_step - self.begin_agent_steps
+        if elapsed < 0:
+            return self.start
         if self.duration_agent_steps <= 0:
             return self.end
-        fraction = min(max(agent_step, 0) / self.duration_agent_steps, 1.0)
+        fraction = min(elapsed / self.duration_agent_steps, 1.0)
         return self.start + fraction * (self.end - self.start)
+
+
+def training_epsilon(agent_cfg) -> LinearSchedule:
+    """The training epsilon of an ``AgentConfig`` (``epsilon_*`` keys, in agent steps)."""
+    return LinearSchedule(agent_cfg.epsilon_start, agent_cfg.epsilon_end,
+                          agent_cfg.epsilon_decay_agent_steps,
+                          begin_agent_steps=agent_cfg.epsilon_decay_start_agent_steps)
 
 
 class Every:

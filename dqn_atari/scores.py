@@ -25,6 +25,7 @@ import difflib
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import numpy as np
 
@@ -177,6 +178,32 @@ def human_normalized(game: str, score, human: str = "at5"):
     random, human_score = random_human(game, human)
     result = (np.asarray(score, dtype=float) - random) / (human_score - random)
     return float(result) if result.ndim == 0 else result
+
+
+def human_normalized_for_report(game: str, score: float) -> dict[str, Any]:
+    """The human-normalised score of ``score`` with the human scores it used, for a report.
+
+    The paper's 49 games use its 5-minute human scores (``at5``); the other 8 of the
+    Atari 57 (berzerk, defender, phoenix, pitfall, skiing, solaris, surround,
+    yars_revenge) have none, so they use DQN Zoo's 30-minute ones (``at30``) and say so.
+    Any other game gets ``None`` with the reason. Never raises: a report of raw scores
+    is always written.
+    """
+    try:
+        key = canonical_game(game)
+    except UnknownGameError:
+        return {"human_normalized": None, "human_scores": None,
+                "human_normalized_note": f"{game!r} is not one of the Atari 57 games: "
+                                         "no published human score"}
+    if key in _TABLE2:
+        return {"human_normalized": human_normalized(key, score, "at5"),
+                "human_scores": "at5: 5-minute human scores (Nature Extended Data Table 2)",
+                "human_normalized_note": None}
+    return {"human_normalized": human_normalized(key, score, "at30"),
+            "human_scores": "at30: 30-minute human scores (DQN Zoo atari_data.py)",
+            "human_normalized_note": f"{key} is not one of the paper's 49 games, which have the "
+                                     "only 5-minute human scores; normalised with DQN Zoo's "
+                                     "30-minute human score instead"}
 
 
 def reference_table(which: str = "nature49"):

@@ -16,7 +16,9 @@ from dqn_atari.envs import (
     NatureAtariEnv,
     UnknownGameError,
     make_env,
+    max_episode_frames,
     normalise_game_name,
+    preprocess_frame,
     resolve_game,
 )
 
@@ -220,3 +222,38 @@ def test_frame_stacker_zero_fills_new_episodes():
     assert [int(f[0, 0]) for f in stack] == [2, 3, 4, 5]
     stack = stacker.reset(np.full((84, 84), 9, np.uint8))
     assert [int(f[0, 0]) for f in stack] == [0, 0, 0, 9]
+
+
+def test_pil_bilinear_is_pils_antialiasing_resize_and_linear_is_not():
+    """DQN Zoo resizes with PIL's BILINEAR, which widens its filter when shrinking.
+
+    On a one-pixel checkerboard, an antialiasing filter averages to mid-grey, while
+    OpenCV's INTER_LINEAR samples 2x2 neighbourhoods and keeps the aliasing.
+    """
+    from PIL import Image
+
+    checkerboard = ((np.indices((210, 160)).sum(axis=0) % 2) * 255).astype(np.uint8)
+    pil = preprocess_frame(checkerboard, 84, "pil_bilinear")
+    expected = np.asarray(Image.fromarray(checkerboard).resize((84, 84), Image.BILINEAR))
+    np.testing.assert_array_equal(pil, expected)
+    linear = preprocess_frame(checkerboard, 84, "linear")
+    assert np.abs(pil.astype(float) - 127.5).mean() < 8  # smoothed to grey
+    assert np.abs(linear.astype(float) - 127.5).mean() > 20  # aliased (moire)
+    frame = make_env(EnvConfig(game="breakout", resize_interpolation="pil_bilinear"),
+                     seed=0).reset()
+    assert frame.shape == (84, 84) and frame.dtype == np.uint8
+
+
+def test_bilinear_is_refused_naming_linear_and_pil_bilinear():
+    with pytest.raises(ValueError, match="resize_interpolation=linear.*pil_bilinear"):
+        preprocess_frame(np.zeros((210, 160), np.uint8), 84, "bilinear")
+
+
+def test_evaluation_phase_and_final_protocol_have_their_own_caps():
+    cfg = EnvConfig()
+    assert max_episode_frames(cfg, "train") == 108_000
+    assert max_episode_frames(cfg, "eval_phase") == 108_000  # DQN Zoo's in-training cap
+    assert max_episode_frames(cfg, "eval") == 18_000  # Nature's 5 minutes
+    env = make_env(EnvConfig(game="pong", max_episode_frames_eval_phase=40), seed=0,
+                   mode="eval_phase")
+    assert env.max_episode_frames == 40

@@ -17,6 +17,28 @@ def test_nature_epsilon_schedule():
     assert epsilon(-10) == 1.0
 
 
+def dopamine_linearly_decaying_epsilon(decay_period, step, warmup_steps, epsilon):
+    """Dopamine's dqn_agent.linearly_decaying_epsilon, written out from its definition."""
+    steps_left = decay_period + warmup_steps - step
+    bonus = (1.0 - epsilon) * steps_left / decay_period
+    bonus = min(max(bonus, 0.0), 1.0 - epsilon)
+    return epsilon + bonus
+
+
+@pytest.mark.parametrize("agent_step", [0, 50_000, 550_000, 1_050_000, 3_000_000])
+def test_epsilon_is_held_until_learning_starts_as_dopamine(agent_step):
+    """Nature: 1.0 until 50k agent steps (learning starts), then 1.0 -> 0.1 over 1M."""
+    ours = LinearSchedule(1.0, 0.1, duration_agent_steps=1_000_000, begin_agent_steps=50_000)
+    reference = dopamine_linearly_decaying_epsilon(1_000_000, agent_step, 50_000, 0.1)
+    assert ours(agent_step) == pytest.approx(reference, abs=1e-12)
+
+
+def test_epsilon_values_at_the_nature_milestones():
+    epsilon = LinearSchedule(1.0, 0.1, duration_agent_steps=1_000_000, begin_agent_steps=50_000)
+    assert [epsilon(s) for s in (0, 50_000, 550_000, 1_050_000)] == pytest.approx(
+        [1.0, 1.0, 0.55, 0.1])
+
+
 def test_zero_duration_is_the_end_value():
     assert LinearSchedule(1.0, 0.05, 0)(0) == 0.05
 

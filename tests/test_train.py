@@ -56,12 +56,41 @@ def test_nature_preset_is_the_paper_setting():
     assert cfg.agent.update_period_agent_steps == 4 and cfg.agent.batch_size == 32
     assert cfg.agent.learning_starts_agent_steps == 50_000
     assert cfg.agent.epsilon_decay_agent_steps == 1_000_000 and cfg.agent.epsilon_end == 0.1
-    assert cfg.replay.capacity == 1_000_000 and cfg.total_frames == 50_000_000
-    assert cfg.train_agent_steps_per_iteration * cfg.env.action_repeat_frames == 1_000_000
+    assert cfg.replay.capacity == 1_000_000
+    assert cfg.agent.epsilon_decay_start_agent_steps == cfg.agent.learning_starts_agent_steps
+    assert cfg.env.max_episode_frames_eval_phase == 108_000  # DQN Zoo's in-training eval cap
+    assert cfg.env.max_episode_frames_eval == 18_000  # the final protocol's 5 minutes
     fast = compose(["experiment=fast"])
+    assert fast.agent.epsilon_decay_start_agent_steps == 0  # CleanRL decays from step 0
     assert "NOT the Nature setting" in fast.experiment_note
     assert fast.agent.epsilon_decay_agent_steps == fast.total_frames // 4 // 10
     assert compose(["experiment=nature_double"]).agent.double_dqn
+
+
+def test_nature_budget_is_200m_frames_50m_agent_steps_200_iterations():
+    """DeepMind's code trained 50M agent steps; DQN Zoo and Dopamine run 200M frames."""
+    for experiment in ("nature", "nature_double"):
+        cfg = compose([f"experiment={experiment}"])
+        frames = cfg.total_frames
+        agent_steps = frames // cfg.env.action_repeat_frames
+        iterations = agent_steps // cfg.train_agent_steps_per_iteration
+        assert (frames, agent_steps, iterations) == (200_000_000, 50_000_000, 200)
+        assert cfg.train_agent_steps_per_iteration * cfg.env.action_repeat_frames == 1_000_000
+
+
+def test_dopamine_dqn_preset_is_dopamines_dqn_gin():
+    cfg = compose(["experiment=dopamine_dqn"])
+    env, agent, optim = cfg.env, cfg.agent, cfg.optim
+    assert (env.sticky_actions, env.noop_max_frames, env.terminal_on_life_loss) == (True, 0, False)
+    assert env.max_episode_frames_train // env.action_repeat_frames == 27_000
+    assert (agent.epsilon_start, agent.epsilon_end, agent.epsilon_eval) == (1.0, 0.01, 0.001)
+    assert agent.epsilon_decay_agent_steps == 250_000
+    assert agent.epsilon_decay_start_agent_steps == agent.learning_starts_agent_steps == 20_000
+    assert agent.target_update_period_agent_steps == 8_000 and agent.update_period_agent_steps == 4
+    assert (optim.name, optim.lr, optim.decay, optim.eps) == ("rmsprop_centered", 2.5e-4, 0.95, 1e-5)
+    assert agent.huber_delta == 1.0 and cfg.replay.capacity == 1_000_000
+    assert cfg.train_agent_steps_per_iteration == 250_000
+    assert cfg.total_frames // 4 // cfg.train_agent_steps_per_iteration == 200
 
 
 def test_mistyped_override_is_an_error_with_a_suggestion():

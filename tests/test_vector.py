@@ -23,7 +23,7 @@ from conftest import compose
 
 from dqn_atari.envs import NatureAtariEnv
 from dqn_atari.runner import Runner
-from dqn_atari.schedules import LinearSchedule
+from dqn_atari.schedules import training_epsilon
 from dqn_atari.vector_actor import VectorActor
 
 SMOKE = ["experiment=smoke", "logger.wandb_mode=disabled", "eval_agent_steps_per_iteration=0",
@@ -163,8 +163,8 @@ def test_epsilon_follows_the_schedule_in_total_agent_steps(tmp_path, overlap):
     """On the catch game (9-step games): each game's epsilon is that of its last agent step."""
     runner, _, _ = _run(tmp_path, "env=catch", "env.num_envs=4",
                         f"agent.overlap={str(overlap).lower()}")
-    schedule = LinearSchedule(runner.cfg.agent.epsilon_start, runner.cfg.agent.epsilon_end,
-                              runner.cfg.agent.epsilon_decay_agent_steps)
+    schedule = training_epsilon(runner.cfg.agent)
+    assert schedule.begin_agent_steps == runner.cfg.agent.learning_starts_agent_steps > 0
     rows = _rows(tmp_path / "metrics" / "episodes.csv")
     assert len(rows) > 50
     steps = [int(r["agent_steps"]) for r in rows]

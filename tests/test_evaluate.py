@@ -1,0 +1,49 @@
+"""`python -m dqn_atari.evaluate` on games outside the paper's 49 and the human-score choice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import compose, run_module
+
+from dqn_atari.runner import Runner
+from dqn_atari.scores import human_normalized, human_normalized_for_report
+
+OUTSIDE_THE_PAPERS_49 = ("berzerk", "defender", "phoenix", "pitfall", "skiing", "solaris",
+                         "surround", "yars_revenge")
+
+
+def test_paper_games_use_the_papers_5_minute_human_scores():
+    report = human_normalized_for_report("breakout", 401.2)
+    assert report["human_normalized"] == pytest.approx(human_normalized("breakout", 401.2, "at5"))
+    assert report["human_scores"].startswith("at5") and report["human_normalized_note"] is None
+
+
+@pytest.mark.parametrize("game", OUTSIDE_THE_PAPERS_49)
+def test_the_other_8_of_atari57_use_dqn_zoos_30_minute_human_scores(game):
+    report = human_normalized_for_report(game, 100.0)
+    assert report["human_normalized"] == pytest.approx(human_normalized(game, 100.0, "at30"))
+    assert report["human_scores"].startswith("at30")
+    assert "not one of the paper's 49 games" in report["human_normalized_note"]
+
+
+def test_a_game_without_human_scores_is_null_with_the_reason():
+    report = human_normalized_for_report("catch", 1.0)
+    assert report["human_normalized"] is None and report["human_scores"] is None
+    assert "no published human score" in report["human_normalized_note"]
+
+
+def test_evaluate_writes_a_report_on_a_game_outside_the_papers_49(tmp_path):
+    """The evaluation used to raise while normalising, after playing, and wrote nothing."""
+    cfg = compose(["experiment=smoke", "env.game=berzerk", f"run_dir={tmp_path}",
+                   "logger.wandb_mode=disabled", "eval_agent_steps_per_iteration=0",
+                   "total_frames=800"])
+    Runner(cfg).run()
+    result = run_module("dqn_atari.evaluate", f"run_dir={tmp_path}", "episodes=1", timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "eval_nature.json").read_text())
+    assert report["game"] == "berzerk" and len(report["scores"]) == 1
+    assert report["human_normalized"] == pytest.approx(
+        human_normalized("berzerk", report["mean"], "at30"))
+    assert "30-minute" in result.stdout
