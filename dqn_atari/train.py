@@ -7,7 +7,8 @@ Examples:
   python -m dqn_atari.train -m env.game=pong,breakout seed=0,1,2   # a local sweep
 
 The run goes to ``runs/<experiment>/<game>/seed_<seed>``; starting again in a run
-directory that holds a checkpoint resumes it. SIGTERM, SIGUSR1 and SIGINT
+directory that holds a checkpoint resumes it, under the config it was started with
+(its ``config.yaml``) for every value the command line does not set. SIGTERM, SIGUSR1 and SIGINT
 checkpoint and stop; under SLURM, SIGUSR1 (``--signal=B:USR1@...``) also
 requeues the job (``scontrol requeue``), which then resumes.
 """
@@ -27,6 +28,7 @@ from dqn_atari.checkpoint import CheckpointNotFoundError
 from dqn_atari.cli import OverrideError, check_overrides
 from dqn_atari.config import register_configs
 from dqn_atari.envs import UnknownGameError
+from dqn_atari.resume_config import config_for_resume, explicit_override_keys
 from dqn_atari.runner import ConfigError, NonFiniteLossError, Runner
 
 register_configs()
@@ -86,7 +88,13 @@ def train(cfg: DictConfig) -> dict:
 def _hydra_main(cfg: DictConfig) -> None:
     # The run directory is Hydra's output directory: `run_dir` for a single run
     # (hydra.run.dir: ${run_dir}), <hydra.sweep.dir>/<experiment>/<game>/seed_<seed> under -m.
-    cfg.run_dir = HydraConfig.get().runtime.output_dir
+    hydra_cfg = HydraConfig.get()
+    cfg.run_dir = hydra_cfg.runtime.output_dir
+    cfg, notes = config_for_resume(cfg, explicit_override_keys(list(hydra_cfg.overrides.task)))
+    if notes:
+        print(f"[dqn_atari] resuming {cfg.run_dir} under the config it was started with; "
+              "values that differ from today's composition:\n  " + "\n  ".join(notes),
+              flush=True)
     train(cfg)
 
 

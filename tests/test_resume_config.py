@@ -1,0 +1,62 @@
+"""A run started before a change of defaults resumes under the config it was started with."""
+
+from __future__ import annotations
+
+import csv
+
+import yaml
+from conftest import compose, run_module
+
+from dqn_atari.resume_config import config_for_resume, explicit_override_keys
+from dqn_atari.runner import Runner
+
+SMOKE = ["experiment=smoke", "logger.wandb_mode=disabled", "eval_agent_steps_per_iteration=0"]
+
+
+def _as_if_started_by_the_old_version(run_dir):
+    """Rewrite config.yaml as the version before the schedule fix wrote it."""
+    path = run_dir / "config.yaml"
+    recorded = yaml.safe_load(path.read_text())
+    del recorded["agent"]["epsilon_decay_start_agent_steps"]  # the key did not exist
+    del recorded["agent"]["channels_last"]
+    del recorded["env"]["max_episode_frames_eval_phase"]
+    recorded["total_frames"] = 1600  # the preset's budget then: 2 iterations of 200
+    recorded["env"]["resize_interpolation"] = "bilinear"  # renamed "linear" since
+    path.write_text(yaml.safe_dump(recorded))
+
+
+def test_old_run_keeps_its_budget_and_schedule_and_says_so(tmp_path):
+    Runner(compose(SMOKE + [f"run_dir={tmp_path}", "total_frames=800"])).run()
+    _as_if_started_by_the_old_version(tmp_path)
+
+    result = run_module("dqn_atari.train", *SMOKE, f"run_dir={tmp_path}", timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "under the config it was started with" in result.stdout
+    assert "total_frames: 1600 as started (today's default: 2400)" in result.stdout
+    assert "agent.epsilon_decay_start_agent_steps: 0 as started" in result.stdout
+    assert "env.resize_interpolation: 'linear' as started (today's default: 'area')" in result.stdout
+    with open(tmp_path / "metrics" / "iterations.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["frames"]) for r in rows] == [800, 1600]  # not stretched to 2,400
+    resumed = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert resumed["total_frames"] == 1600
+    assert resumed["agent"]["epsilon_decay_start_agent_steps"] == 0
+
+
+def test_explicit_override_applies_and_is_reported(tmp_path):
+    Runner(compose(SMOKE + [f"run_dir={tmp_path}", "total_frames=800"])).run()
+    cfg = compose(SMOKE + [f"run_dir={tmp_path}", "total_frames=1600"])
+    resumed, notes = config_for_resume(cfg, explicit_override_keys(["total_frames=1600"]))
+    assert resumed.total_frames == 1600
+    assert notes == ["total_frames: 800 when started, 1600 from this command line"]
+
+
+def test_a_new_run_dir_takes_the_command_line_as_it_is(tmp_path):
+    cfg = compose(SMOKE + [f"run_dir={tmp_path}"])
+    resumed, notes = config_for_resume(cfg, set())
+    assert resumed is cfg and notes == []
+
+
+def test_explicit_override_keys():
+    assert explicit_override_keys(["optim.lr=1e-4", "+extra.a=1", "experiment=fast"]) == {
+        "optim.lr", "extra.a", "experiment"}
