@@ -1,0 +1,71 @@
+"""dqn_atari.side_by_side: our per-iteration training returns against Dopamine's 5 seeds."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, SHARED_REFERENCE, compose, run_module
+
+from dqn_atari.runner import Runner
+from dqn_atari.side_by_side import ReferencePoint, compare, load_reference
+
+
+def test_reference_is_dopamines_5_seeds_per_iteration():
+    road_runner = load_reference("road_runner")
+    assert len(road_runner) == 199 and road_runner[1].n_seeds == 5
+    # Seeds 0-4 of roadrunner, iteration 1, in dopamine_baselines_legacy.csv: 362.6 374.6
+    # 360.3 337.4 298.3 (to one decimal).
+    assert (road_runner[1].min, road_runner[1].max) == (298.3, 374.6)
+    assert road_runner[1].mean == pytest.approx((362.6 + 374.6 + 360.3 + 337.4 + 298.3) / 5,
+                                                 abs=0.1)
+    with pytest.raises(ValueError, match="no DQN curve for 'pong_2'"):
+        load_reference("pong_2")
+
+
+def test_band_is_the_range_widened_by_a_quarter_of_the_mean():
+    point = ReferencePoint(n_seeds=5, mean=346.7, min=298.3, max=374.6)
+    assert point.band(0.25) == pytest.approx((298.3 - 86.675, 374.6 + 86.675))
+
+
+@pytest.mark.skipif(not (SHARED_REFERENCE / "dopamine_baselines_legacy.csv").is_file(),
+                    reason="../shared/reference is not beside this checkout")
+def test_committed_reference_is_derived_from_the_shared_csv():
+    result = subprocess.run([sys.executable, "scripts/make_dopamine_reference.py", "--check"],
+                            cwd=REPO, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_random_agent_is_below_the_band_and_the_report_is_written(tmp_path):
+    """A 2-iteration smoke run of dopamine_dqn on Road Runner: iteration 1 is judged."""
+    run_dir = tmp_path / "run"
+    Runner(compose(["experiment=dopamine_dqn", "env.game=road_runner", f"run_dir={run_dir}",
+                    "total_frames=1600", "train_agent_steps_per_iteration=200",
+                    "eval_agent_steps_per_iteration=0", "replay.capacity=1000",
+                    "agent.learning_starts_agent_steps=100", "logger.wandb_mode=disabled",
+                    "logger.progress_bar=false", "agent.device=cpu"])).run()
+    table = compare("dopamine_dqn", run_dir)
+    assert [r["iteration"] for r in table] == [0, 1]
+    assert table[0]["verdict"] == "not judged"  # iteration 0 is not held to the target
+    one = table[1]
+    assert one["band_low"] == pytest.approx(298.3 - 0.25 * one["dopamine_mean"])
+    expected = "meets" if one["train_return_mean"] >= one["band_low"] else "BELOW"
+    assert one["verdict"] == expected
+    assert compare("nature", run_dir)[1]["verdict"] == "not judged"
+
+    out = tmp_path / "out"
+    result = run_module("dqn_atari.side_by_side", f"--run=dopamine_dqn={run_dir}",
+                        f"--out={out}")
+    assert result.returncode == 0, result.stderr
+    assert (out / "road_runner.png").stat().st_size > 10_000
+    with open(out / "side_by_side.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 2
+    assert "| dopamine_dqn | road_runner | 1 |" in (out / "side_by_side.md").read_text()
+
+
+def test_a_directory_that_is_not_a_run_is_a_clear_error(tmp_path):
+    result = run_module("dqn_atari.side_by_side", f"--run=nature={tmp_path}",
+                        f"--out={tmp_path / 'out'}")
+    assert result.returncode == 2 and "is missing: is" in result.stderr
