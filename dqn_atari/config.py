@@ -126,6 +126,9 @@ class Config:
     run_dir: str = "runs/${experiment_name}/${env.game}/seed_${seed}"
     checkpoint_keep: int = 2  # checkpoints kept on disk
     checkpoint_replay: bool = True  # include the replay in checkpoints (needed for exact resume)
+    # When checkpoints exist but none can be read: "stop" with an error (the default), or
+    # "start_over" from agent step 0. Unreadable files are kept in checkpoints/corrupt/.
+    on_unreadable_checkpoints: str = "stop"
     # torch intra-op threads; 0: torch's default (every core it sees). 2: updates 1.6x faster
     # than with 1 on 2 free cores (23.5 vs 37 ms), and the same as torch's default there. More
     # threads than FREE cores are ruinous with OpenMP's spin-waiting: an update took 649 ms

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,12 @@ from omegaconf import OmegaConf
 
 from dqn_atari.actor import Actor
 from dqn_atari.agent import DQNAgent
-from dqn_atari.checkpoint import CheckpointNotFoundError, checkpoint_paths, load_checkpoint
+from dqn_atari.checkpoint import (
+    CheckpointNotFoundError,
+    CheckpointUnreadableError,
+    load_checkpoint,
+    load_latest,
+)
 from dqn_atari.config import Config
 from dqn_atari.envs import make_env
 from dqn_atari.scores import human_normalized_for_report
@@ -40,22 +46,26 @@ USAGE = "usage: python -m dqn_atari.evaluate run_dir=PATH | checkpoint=PATH [epi
         "[seed=N] [video=out.mp4] [device=auto]"
 
 
-def find_checkpoint(run_dir: str | None, checkpoint: str | None) -> Path:
-    """The checkpoint to evaluate, with an error that says what to pass instead."""
+def load_for_evaluation(run_dir: str | None, checkpoint: str | None) -> tuple[dict, Path]:
+    """The checkpoint to evaluate, loaded, with an error that says what to pass instead.
+
+    ``run_dir``: its newest readable checkpoint, falling back to an older one with a
+    warning as ``train`` does (files are left where they are: ``evaluate`` only reads).
+    """
     if checkpoint:
         path = Path(checkpoint)
         if not path.is_file():
             raise CheckpointNotFoundError(f"checkpoint {path} does not exist")
-        return path
+        return load_checkpoint(path), path
     if not run_dir:
         raise CheckpointNotFoundError(f"pass run_dir=... or checkpoint=...\n{USAGE}")
-    paths = checkpoint_paths(Path(run_dir))
-    if not paths:
+    found = load_latest(Path(run_dir), move_unreadable=False)
+    if found is None:
         raise CheckpointNotFoundError(
             f"no checkpoint in {run_dir}/checkpoints/: train first "
             f"(python -m dqn_atari.train run_dir={run_dir}) or pass checkpoint=PATH"
         )
-    return paths[0]
+    return found
 
 
 class _VideoRecorder:
@@ -111,9 +121,9 @@ def evaluate_agent(agent: DQNAgent, cfg: Config, *, episodes: int, seed: int,
 
 def evaluate_checkpoint(path: Path, *, episodes: int = NATURE_EVAL_EPISODES,
                         seed: int | None = None, video: Path | None = None,
-                        device: str = "auto") -> dict[str, Any]:
-    """Evaluate one checkpoint; writes and returns the report."""
-    state = load_checkpoint(path)
+                        device: str = "auto", state: dict | None = None) -> dict[str, Any]:
+    """Evaluate one checkpoint (``state``: already loaded from ``path``); writes the report."""
+    state = load_checkpoint(path) if state is None else state
     cfg: Config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config),
                                                       state["config"]))
     cfg.agent.device = device
@@ -147,6 +157,10 @@ def evaluate_checkpoint(path: Path, *, episodes: int = NATURE_EVAL_EPISODES,
     return report
 
 
+def path_or(args: dict[str, str]) -> str:
+    return args.get("checkpoint") or args.get("run_dir") or "?"
+
+
 def _parse(args: list[str]) -> dict[str, str]:
     allowed = {"run_dir", "checkpoint", "episodes", "seed", "video", "device"}
     parsed = {}
@@ -161,12 +175,20 @@ def _parse(args: list[str]) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     try:
-        path = find_checkpoint(args.get("run_dir"), args.get("checkpoint"))
-    except CheckpointNotFoundError as error:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            state, path = load_for_evaluation(args.get("run_dir"), args.get("checkpoint"))
+        for warning in caught:
+            print(f"warning: {warning.message}", file=sys.stderr)
+    except (CheckpointNotFoundError, CheckpointUnreadableError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:  # an explicit checkpoint=PATH that is not a readable checkpoint
+        print(f"error: {path_or(args)} is not a readable checkpoint "
+              f"({type(error).__name__}: {error})", file=sys.stderr)
+        return 2
     report = evaluate_checkpoint(
-        path,
+        path, state=state,
         episodes=int(args.get("episodes", NATURE_EVAL_EPISODES)),
         seed=int(args["seed"]) if "seed" in args else None,
         video=Path(args["video"]) if args.get("video") else None,

@@ -26,9 +26,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from dqn_atari.actor import Actor, GameResult
 from dqn_atari.agent import DQNAgent
-from dqn_atari.checkpoint import load_latest, save_checkpoint
+from dqn_atari.checkpoint import (
+    CheckpointUnreadableError,
+    load_latest,
+    remove_stale_temp_files,
+    save_checkpoint,
+)
 from dqn_atari.envs import check_resize_interpolation, make_env
 from dqn_atari.metrics import EPISODE_FIELDS, ITERATION_FIELDS, CsvSink, WandbSink
+from dqn_atari.run_lock import RunDirLock
 from dqn_atari.schedules import Every, training_epsilon
 
 # SIGUSR2 is submitit's preemption signal (Hydra's submitit launcher).
@@ -70,6 +76,9 @@ def validate_config(cfg: DictConfig) -> None:
         raise ConfigError(f"total_frames={cfg.total_frames} is less than one agent step")
     if cfg.train_agent_steps_per_iteration <= 0:
         raise ConfigError("train_agent_steps_per_iteration must be positive")
+    if cfg.on_unreadable_checkpoints not in ("stop", "start_over"):
+        raise ConfigError(f"on_unreadable_checkpoints={cfg.on_unreadable_checkpoints!r}: "
+                          "choose stop (the default) or start_over")
     try:
         check_resize_interpolation(cfg.env.resize_interpolation)
     except ValueError as error:
@@ -166,6 +175,7 @@ class Runner:
         self._stop_signal: int | None = None
         self._resume_checked = False
         self._resumed_from: Path | None = None
+        self._lock = RunDirLock(self.run_dir)
 
     # ------------------------------------------------------------------ state
     def _reset_iteration_accumulators(self) -> None:
@@ -386,11 +396,27 @@ class Runner:
         return {"episodes": episodes, "iterations": iterations, "wandb": wandb_sink}
 
     def resume_if_possible(self) -> Path | None:
-        """Load the newest readable checkpoint of the run directory, if any (once)."""
+        """Load the newest readable checkpoint of the run directory, if any (once).
+
+        Takes the run directory's lock first (one writer per run dir) and removes the
+        temporary files of checkpoint writers that died.
+        """
         if self._resume_checked:
             return self._resumed_from
+        self._lock.acquire()
         self._resume_checked = True
-        found = load_latest(self.run_dir)
+        for stale in remove_stale_temp_files(self.run_dir):
+            print(f"[dqn_atari] removed {stale}, left by a checkpoint writer that died",
+                  flush=True)
+        try:
+            found = load_latest(self.run_dir)
+        except CheckpointUnreadableError as error:
+            if self.cfg.on_unreadable_checkpoints != "start_over":
+                raise
+            print(f"[dqn_atari] warning: {str(error).split(chr(10))[0]}; starting over from "
+                  "agent step 0 (on_unreadable_checkpoints=start_over); the unreadable files "
+                  "stay in checkpoints/corrupt/", flush=True)
+            return None
         if found is None:
             return None
         state, path = found
@@ -404,7 +430,17 @@ class Runner:
         return path
 
     def run(self) -> dict[str, Any]:
-        """Train to ``total_frames`` (resuming if a checkpoint exists); returns the counters."""
+        """Train to ``total_frames`` (resuming if a checkpoint exists); returns the counters.
+
+        The run directory is locked for the whole run (``RunDirBusyError`` if another
+        live process holds it).
+        """
+        try:
+            return self._run_locked()
+        finally:
+            self._lock.release()
+
+    def _run_locked(self) -> dict[str, Any]:
         resumed = self.resume_if_possible()
         (self.run_dir / "config.yaml").write_text(OmegaConf.to_yaml(self.cfg, resolve=True))
         if resumed is not None:

@@ -24,11 +24,12 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from dqn_atari.checkpoint import CheckpointNotFoundError
+from dqn_atari.checkpoint import CheckpointNotFoundError, CheckpointUnreadableError
 from dqn_atari.cli import OverrideError, check_overrides
 from dqn_atari.config import register_configs
 from dqn_atari.envs import UnknownGameError
 from dqn_atari.resume_config import config_for_resume, explicit_override_keys
+from dqn_atari.run_lock import RunDirBusyError
 from dqn_atari.runner import ConfigError, NonFiniteLossError, Runner
 
 register_configs()
@@ -70,7 +71,8 @@ def train(cfg: DictConfig) -> dict:
     """Run (or resume) one training run; returns its summary. Errors exit with a message."""
     try:
         summary = Runner(cfg).run()
-    except (ConfigError, UnknownGameError, CheckpointNotFoundError, MemoryError) as error:
+    except (ConfigError, UnknownGameError, CheckpointNotFoundError, CheckpointUnreadableError,
+            RunDirBusyError, MemoryError) as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
         sys.exit(EXIT_CONFIG_ERROR)
     except NonFiniteLossError as error:

@@ -1,0 +1,146 @@
+"""A run directory that no mistake can corrupt: one writer, unreadable checkpoints, temp files.
+
+Real processes, real kills (SIGKILL) and real files throughout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import REPO, compose, run_module
+
+from dqn_atari.checkpoint import CheckpointUnreadableError
+from dqn_atari.run_lock import RunDirBusyError, RunDirLock
+from dqn_atari.runner import Runner
+
+SMOKE = ["experiment=smoke", "logger.wandb_mode=disabled", "eval_agent_steps_per_iteration=0"]
+
+
+def _start_training(run_dir, *extra):
+    return subprocess.Popen(
+        [sys.executable, "-m", "dqn_atari.train", *SMOKE, f"run_dir={run_dir}", *extra],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_holder(run_dir, pid, timeout_s=120.0):
+    lock = run_dir / ".lock"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if lock.is_file() and f'"pid": {pid}' in lock.read_text():
+            return json.loads(lock.read_text())
+        time.sleep(0.2)
+    raise AssertionError(f"process {pid} never took the lock of {run_dir}")
+
+
+def test_a_second_process_is_refused_naming_the_holder_and_a_dead_holder_never_blocks(tmp_path):
+    first = _start_training(tmp_path, "total_frames=400000")  # long enough to still run
+    try:
+        holder = _wait_for_holder(tmp_path, first.pid)
+        assert holder["host"] == os.uname().nodename
+        second = run_module("dqn_atari.train", *SMOKE, f"run_dir={tmp_path}", "seed=1",
+                            timeout=300)
+        assert second.returncode == 2, second.stderr[-2000:]
+        assert f"is in use by host {holder['host']}, pid {first.pid}" in second.stderr
+        assert "Traceback" not in second.stderr
+        assert first.poll() is None  # the holder was not disturbed
+    finally:
+        first.send_signal(signal.SIGKILL)  # dies holding the lock
+        first.communicate(timeout=60)
+    third = run_module("dqn_atari.train", *SMOKE, f"run_dir={tmp_path}", "total_frames=800",
+                       timeout=600)
+    assert third.returncode == 0, third.stderr[-2000:]
+    assert "seed: 0" in (tmp_path / "config.yaml").read_text()
+
+
+def test_lock_in_one_process_excludes_another_description(tmp_path):
+    with RunDirLock(tmp_path):
+        code = ("import sys; from dqn_atari.run_lock import RunDirLock, RunDirBusyError\n"
+                f"try: RunDirLock({str(tmp_path)!r}).acquire()\n"
+                "except RunDirBusyError as e: print(e); sys.exit(3)\n")
+        result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                                text=True, check=False, env={**os.environ,
+                                                             "SLURM_JOB_ID": "77"})
+        assert result.returncode == 3 and f"pid {os.getpid()}" in result.stdout
+    with RunDirLock(tmp_path):  # released: free again
+        pass
+    with pytest.raises(RunDirBusyError, match="SLURM job 41_3 \\(42\\)"):
+        os.environ.update(SLURM_JOB_ID="42", SLURM_ARRAY_JOB_ID="41", SLURM_ARRAY_TASK_ID="3")
+        try:
+            with RunDirLock(tmp_path):
+                RunDirLock(tmp_path).acquire()  # another open file description: excluded too
+        finally:
+            for key in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"):
+                os.environ.pop(key)
+
+
+def _trained(tmp_path, frames=1600):
+    Runner(compose(SMOKE + [f"run_dir={tmp_path}", f"total_frames={frames}"])).run()
+    return sorted((tmp_path / "checkpoints").glob("ckpt_*.pt"))
+
+
+def test_when_no_checkpoint_is_readable_the_run_stops_and_deletes_nothing(tmp_path):
+    paths = _trained(tmp_path)
+    for path in paths:
+        path.write_bytes(path.read_bytes()[:500])
+    result = run_module("dqn_atari.train", *SMOKE, f"run_dir={tmp_path}", "total_frames=2400",
+                        timeout=600)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "no checkpoint of" in result.stderr and "on_unreadable_checkpoints=start_over" in (
+        result.stderr)
+    assert "Traceback" not in result.stderr
+    corrupt = sorted((tmp_path / "checkpoints" / "corrupt").iterdir())
+    assert [p.name for p in corrupt] == [p.name for p in paths]  # moved aside, not deleted
+    assert not list((tmp_path / "checkpoints").glob("ckpt_*.pt"))
+    # Run again without the override: still refused (the moved files are remembered).
+    with pytest.raises(CheckpointUnreadableError):
+        Runner(compose(SMOKE + [f"run_dir={tmp_path}"])).run()
+
+    started_over = run_module("dqn_atari.train", *SMOKE, f"run_dir={tmp_path}",
+                              "total_frames=2400", "on_unreadable_checkpoints=start_over",
+                              timeout=600)
+    assert started_over.returncode == 0, started_over.stderr[-2000:]
+    assert "starting over from agent step 0" in started_over.stdout
+    kept = sorted((tmp_path / "checkpoints").glob("ckpt_*.pt"))
+    assert len(kept) == 2  # the new good checkpoints are kept; the corrupt ones don't count
+    assert len(list((tmp_path / "checkpoints" / "corrupt").iterdir())) == len(paths)
+
+
+def test_one_unreadable_checkpoint_is_moved_aside_and_the_older_one_used(tmp_path):
+    older, newest = _trained(tmp_path)
+    newest.write_bytes(newest.read_bytes()[:1000])
+    runner = Runner(compose(SMOKE + [f"run_dir={tmp_path}", "total_frames=2400"]))
+    with pytest.warns(RuntimeWarning, match="moved to .*corrupt"):
+        assert runner.resume_if_possible() == older
+    runner.run()
+    assert (tmp_path / "checkpoints" / "corrupt" / newest.name).is_file()
+    assert len(list((tmp_path / "checkpoints").glob("ckpt_*.pt"))) == 2
+
+
+def test_evaluate_falls_back_to_the_previous_checkpoint(tmp_path):
+    older, newest = _trained(tmp_path)
+    newest.write_bytes(newest.read_bytes()[:1000])
+    result = run_module("dqn_atari.evaluate", f"run_dir={tmp_path}", "episodes=1", timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"{newest} is unreadable" in result.stderr
+    report = json.loads((tmp_path / "eval_nature.json").read_text())
+    assert report["checkpoint"] == str(older)
+    assert newest.is_file()  # evaluate only reads: nothing moved
+
+
+def test_temp_files_of_a_killed_writer_are_removed_at_start(tmp_path):
+    _trained(tmp_path, frames=800)
+    leftover = tmp_path / "checkpoints" / ".ckpt_000000000400.pt.tmp-99999999"
+    leftover.write_bytes(b"x" * 4096)  # what a kill -9 during pickle.dump leaves
+    unrelated = tmp_path / "checkpoints" / "notes.txt"
+    unrelated.write_text("mine")
+    result = run_module("dqn_atari.train", *SMOKE, f"run_dir={tmp_path}", "total_frames=1600",
+                        timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"removed {leftover}" in result.stdout
+    assert not leftover.exists() and unrelated.read_text() == "mine"
