@@ -85,6 +85,7 @@ class DQNAgent:
             self._online_fn = self.online
             self._target_fn = self.target
 
+        self.optim_cfg = optim_cfg
         self.optimizer = make_optimizer(self.online.parameters(), optim_cfg)
         self.num_updates = 0  # updates (gradient steps) done
 
@@ -194,4 +195,9 @@ class DQNAgent:
         # Copied: torch's Optimizer.load_state_dict aliases state tensors that are
         # already on the right device, which would tie this agent's moments to ``state``.
         self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
+        # The hyper-parameters are this agent's config, not the checkpoint's: identical on a
+        # plain resume, and a change allowed on resume (allow_config_change) takes effect.
+        configured = make_optimizer(self.online.parameters(), self.optim_cfg).param_groups
+        for group, wanted in zip(self.optimizer.param_groups, configured, strict=True):
+            group.update({k: v for k, v in wanted.items() if k != "params"})
         self.num_updates = int(state["num_updates"])

@@ -129,6 +129,9 @@ class Config:
     # When checkpoints exist but none can be read: "stop" with an error (the default), or
     # "start_over" from agent step 0. Unreadable files are kept in checkpoints/corrupt/.
     on_unreadable_checkpoints: str = "stop"
+    # Keys a resume may change on purpose (e.g. [optim.lr,total_frames]); any other change
+    # of a key that is not safe to change on resume is refused (dqn_atari/resume_config.py).
+    allow_config_change: list[str] = field(default_factory=list)
     # torch intra-op threads; 0: torch's default (every core it sees). 2: updates 1.6x faster
     # than with 1 on 2 free cores (23.5 vs 37 ms), and the same as torch's default there. More
     # threads than FREE cores are ruinous with OpenMP's spin-waiting: an update took 649 ms

@@ -1,12 +1,16 @@
-"""A resumed run keeps the config it was started with, whatever the defaults became since.
+"""Config identity on resume: a run continues under the config it was started with.
 
-A run directory records its config in ``config.yaml``. When it is resumed, every value
-the command line does not set explicitly is taken from that record, not from today's
-presets: a run started when ``nature`` meant 50M frames is never silently stretched to
-200M, nor is its epsilon schedule changed under it. Keys that did not exist when the run
-started get the value that reproduces how it trained (``LEGACY_VALUES``). Each value that
-differs from today's composition is reported, as is each explicit override that changes
-the recorded config.
+A run directory records its config in ``config.yaml``. When it is resumed:
+
+* every value the command line does not set is taken from that record, not from today's
+  presets: a run started when ``nature`` meant 50M frames is never silently stretched to
+  200M, nor is its epsilon schedule changed under it. Keys that did not exist when the run
+  started get the value that reproduces how it trained (``LEGACY_VALUES``). Each value
+  that differs from today's composition is reported;
+* a value the command line sets differently from the record is refused, naming each key,
+  unless the key is safe to change on resume (``SAFE_TO_CHANGE``: logging, threads,
+  device, ...) or named in ``allow_config_change=[key,...]``. An allowed change is
+  recorded in ``config_changes.yaml`` with the agent step where it took effect.
 """
 
 from __future__ import annotations
@@ -29,7 +33,23 @@ LEGACY_VALUES: dict[str, Any] = {
     "env.max_episode_frames_eval_phase": lambda recorded: recorded["env"]["max_episode_frames_eval"],
 }
 RENAMED_VALUES = {("env.resize_interpolation", "bilinear"): "linear"}  # same OpenCV resize
-NEVER_TAKEN_FROM_THE_RECORD = ("run_dir",)  # where the run is, not how it trains
+NEVER_TAKEN_FROM_THE_RECORD = ("run_dir", "allow_config_change")  # not how the run trains
+CHANGES_FILE = "config_changes.yaml"
+# Keys that may differ on resume without a word: where and how the run reports and runs,
+# not what it computes.
+SAFE_TO_CHANGE_PREFIXES = ("logger.",)
+SAFE_TO_CHANGE = frozenset({
+    "torch_threads", "agent.device", "checkpoint_keep", "on_unreadable_checkpoints",
+    "experiment_note", "extra",
+})
+
+
+class ConfigChangedError(ValueError):
+    """A resume asked for a config that differs from the run's, on keys not safe to change."""
+
+
+def safe_to_change(key: str) -> bool:
+    return key in SAFE_TO_CHANGE or key.startswith(SAFE_TO_CHANGE_PREFIXES)
 
 
 def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -72,25 +92,56 @@ def recorded_config(run_dir: Path) -> dict[str, Any] | None:
     return recorded
 
 
-def config_for_resume(cfg: DictConfig, explicit_keys: set[str]) -> tuple[DictConfig, list[str]]:
-    """``cfg`` with every value not in ``explicit_keys`` taken from the run's record.
+def config_for_resume(cfg: DictConfig, explicit_keys: set[str]
+                      ) -> tuple[DictConfig, list[str], dict[str, tuple[Any, Any]]]:
+    """The config to resume ``cfg.run_dir`` with, the log lines, and the allowed changes.
 
-    Returns the config to run with and one line per difference, for the log. A run
-    directory without a checkpoint (a new run) returns ``cfg`` unchanged.
+    A run directory without a checkpoint (a new run) returns ``cfg`` unchanged. Raises
+    ``ConfigChangedError`` naming every explicitly changed key that is neither safe to
+    change nor listed in ``cfg.allow_config_change``.
     """
     recorded = recorded_config(Path(cfg.run_dir))
     if recorded is None:
-        return cfg, []
+        return cfg, [], {}
     current = _flatten(OmegaConf.to_container(cfg, resolve=True))
     before = _flatten(recorded)
+    allowed = set(cfg.get("allow_config_change") or [])
     merged = copy.deepcopy(cfg)
-    notes = []
+    notes, changes, refused = [], {}, []
     for key, value in current.items():
         if key in NEVER_TAKEN_FROM_THE_RECORD or key not in before or before[key] == value:
             continue
-        if key in explicit_keys:
-            notes.append(f"{key}: {before[key]!r} when started, {value!r} from this command line")
-        else:
+        if key not in explicit_keys:
             OmegaConf.update(merged, key, before[key], merge=False)
             notes.append(f"{key}: {before[key]!r} as started (today's default: {value!r})")
-    return merged, notes
+        elif safe_to_change(key):
+            notes.append(f"{key}: {before[key]!r} when started, {value!r} now (safe to change)")
+        elif key in allowed:
+            changes[key] = (before[key], value)
+            notes.append(f"{key}: {before[key]!r} when started, {value!r} from here on "
+                         "(allow_config_change)")
+        else:
+            refused.append(f"{key}: {before[key]!r} when started, {value!r} asked")
+    if refused:
+        keys = ",".join(r.split(":")[0] for r in refused)
+        raise ConfigChangedError(
+            f"{cfg.run_dir} was started with another config; refusing to resume it with:\n  "
+            + "\n  ".join(refused)
+            + "\nDrop these overrides to resume as started, use another run_dir=... for a new "
+            f"run, or change them deliberately with allow_config_change=[{keys}] (recorded "
+            f"in {CHANGES_FILE})."
+        )
+    return merged, notes, changes
+
+
+def record_changes(run_dir: Path, changes: dict[str, tuple[Any, Any]], agent_step: int) -> None:
+    """Append the allowed changes, and the agent step where they took effect."""
+    if not changes:
+        return
+    import time
+
+    path = Path(run_dir) / CHANGES_FILE
+    log = OmegaConf.to_container(OmegaConf.load(path)) if path.is_file() else []
+    log.append({"agent_step": agent_step, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "changes": {k: {"was": old, "now": new} for k, (old, new) in changes.items()}})
+    path.write_text(OmegaConf.to_yaml(OmegaConf.create(log)))

@@ -34,6 +34,7 @@ from dqn_atari.checkpoint import (
 )
 from dqn_atari.envs import check_resize_interpolation, make_env
 from dqn_atari.metrics import EPISODE_FIELDS, ITERATION_FIELDS, CsvSink, WandbSink
+from dqn_atari.resume_config import record_changes
 from dqn_atari.run_lock import RunDirLock
 from dqn_atari.schedules import Every, training_epsilon
 
@@ -130,8 +131,12 @@ def _derived_seed(seed: int, *keys: int) -> int:
 class Runner:
     """One training run of ``cfg`` in ``cfg.run_dir``; ``run()`` trains (or resumes) to the end."""
 
-    def __init__(self, cfg: DictConfig) -> None:
+    def __init__(self, cfg: DictConfig, config_changes: dict | None = None,
+                 lock: RunDirLock | None = None) -> None:
+        """``config_changes``: key -> (recorded, new) allowed on this resume (recorded);
+        ``lock``: the run dir's lock when the caller took it already."""
         validate_config(cfg)
+        self._config_changes = config_changes or {}
         self.cfg = cfg
         self.run_dir = Path(cfg.run_dir)
         ensure_writable(self.run_dir)
@@ -175,7 +180,7 @@ class Runner:
         self._stop_signal: int | None = None
         self._resume_checked = False
         self._resumed_from: Path | None = None
-        self._lock = RunDirLock(self.run_dir)
+        self._lock = lock if lock is not None else RunDirLock(self.run_dir)
 
     # ------------------------------------------------------------------ state
     def _reset_iteration_accumulators(self) -> None:
@@ -446,6 +451,7 @@ class Runner:
         if resumed is not None:
             print(f"[dqn_atari] resumed from {resumed} at agent step {self.agent_steps:,} "
                   f"(iteration {self.iteration}, {self.phase} phase)", flush=True)
+            record_changes(self.run_dir, self._config_changes, self.agent_steps)
         sinks = self._open_sinks(resumed is not None)
         progress = self._progress_bar()
         previous_handlers = self._install_signal_handlers()

@@ -28,8 +28,12 @@ from dqn_atari.checkpoint import CheckpointNotFoundError, CheckpointUnreadableEr
 from dqn_atari.cli import OverrideError, check_overrides
 from dqn_atari.config import register_configs
 from dqn_atari.envs import UnknownGameError
-from dqn_atari.resume_config import config_for_resume, explicit_override_keys
-from dqn_atari.run_lock import RunDirBusyError
+from dqn_atari.resume_config import (
+    ConfigChangedError,
+    config_for_resume,
+    explicit_override_keys,
+)
+from dqn_atari.run_lock import RunDirBusyError, RunDirLock
 from dqn_atari.runner import ConfigError, NonFiniteLossError, Runner
 
 register_configs()
@@ -67,10 +71,11 @@ def _after_checkpoint_on_signal(sig: signal.Signals) -> None:
         _requeue_slurm_job()
 
 
-def train(cfg: DictConfig) -> dict:
+def train(cfg: DictConfig, config_changes: dict | None = None,
+          lock: RunDirLock | None = None) -> dict:
     """Run (or resume) one training run; returns its summary. Errors exit with a message."""
     try:
-        summary = Runner(cfg).run()
+        summary = Runner(cfg, config_changes=config_changes, lock=lock).run()
     except (ConfigError, UnknownGameError, CheckpointNotFoundError, CheckpointUnreadableError,
             RunDirBusyError, MemoryError) as error:
         print(f"error: {error}", file=sys.stderr, flush=True)
@@ -92,12 +97,23 @@ def _hydra_main(cfg: DictConfig) -> None:
     # (hydra.run.dir: ${run_dir}), <hydra.sweep.dir>/<experiment>/<game>/seed_<seed> under -m.
     hydra_cfg = HydraConfig.get()
     cfg.run_dir = hydra_cfg.runtime.output_dir
-    cfg, notes = config_for_resume(cfg, explicit_override_keys(list(hydra_cfg.overrides.task)))
+    lock = RunDirLock(cfg.run_dir)  # first: a busy run dir is the news, not its config
+    try:
+        lock.acquire()
+    except RunDirBusyError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_CONFIG_ERROR)
+    try:
+        cfg, notes, changes = config_for_resume(
+            cfg, explicit_override_keys(list(hydra_cfg.overrides.task)))
+    except ConfigChangedError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_CONFIG_ERROR)
     if notes:
         print(f"[dqn_atari] resuming {cfg.run_dir} under the config it was started with; "
               "values that differ from today's composition:\n  " + "\n  ".join(notes),
               flush=True)
-    train(cfg)
+    train(cfg, changes, lock)
 
 
 def main() -> None:

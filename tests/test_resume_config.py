@@ -43,12 +43,37 @@ def test_old_run_keeps_its_budget_and_schedule_and_says_so(tmp_path):
     assert resumed["agent"]["epsilon_decay_start_agent_steps"] == 0
 
 
-def test_explicit_override_applies_and_is_reported(tmp_path):
+def test_a_changed_config_is_refused_naming_each_key_and_nothing_is_written(tmp_path):
     Runner(compose(SMOKE + [f"run_dir={tmp_path}", "total_frames=800"])).run()
-    cfg = compose(SMOKE + [f"run_dir={tmp_path}", "total_frames=1600"])
-    resumed, notes = config_for_resume(cfg, explicit_override_keys(["total_frames=1600"]))
-    assert resumed.total_frames == 1600
-    assert notes == ["total_frames: 800 when started, 1600 from this command line"]
+    before = {p.name: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    result = run_module("dqn_atari.train", *SMOKE, f"run_dir={tmp_path}", "total_frames=800",
+                        "seed=1", "optim.lr=0.01", timeout=300)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "seed: 0 when started, 1 asked" in result.stderr
+    assert "optim.lr: 0.00025 when started, 0.01 asked" in result.stderr
+    assert "allow_config_change=[optim.lr,seed]" in result.stderr
+    after = {p.name: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert {k: v for k, v in after.items() if k != ".lock"} == {
+        k: v for k, v in before.items() if k != ".lock"}
+
+
+def test_an_allowed_change_takes_effect_and_is_recorded_with_its_agent_step(tmp_path):
+    Runner(compose(SMOKE + [f"run_dir={tmp_path}", "total_frames=800"])).run()
+    result = run_module("dqn_atari.train", *SMOKE, f"run_dir={tmp_path}", "total_frames=1600",
+                        "optim.lr=0.0001", "torch_threads=1",
+                        "allow_config_change=[optim.lr,total_frames]", timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "torch_threads: 2 when started, 1 now (safe to change)" in result.stdout
+    changes = yaml.safe_load((tmp_path / "config_changes.yaml").read_text())
+    assert changes[0]["agent_step"] == 200
+    assert changes[0]["changes"]["optim.lr"] == {"was": 0.00025, "now": 0.0001}
+    assert changes[0]["changes"]["total_frames"] == {"was": 800, "now": 1600}
+    # The record is true: the optimizer resumed with the new learning rate.
+    from dqn_atari.checkpoint import load_latest
+
+    state, _ = load_latest(tmp_path)
+    assert state["agent"]["optimizer"]["param_groups"][0]["lr"] == 0.0001
+    assert state["counters"]["agent_steps"] == 400
 
 
 def test_a_new_run_dir_takes_the_command_line_as_it_is(tmp_path):
