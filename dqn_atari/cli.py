@@ -39,11 +39,16 @@ def group_options(group: str) -> list[str]:
 
 
 def suggest(key: str, known: list[str]) -> list[str]:
-    """Close matches by full key, then keys sharing the last component."""
-    close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+    """Keys whose last component is (close to) the one typed, then close full keys.
+
+    ``agent.lrr`` suggests ``optim.lr`` first: the name was meant, the group mistaken.
+    """
     leaf = key.rsplit(".", 1)[-1]
-    close += [k for k in known if k.rsplit(".", 1)[-1] == leaf and k not in close]
-    return close[:5]
+    leaves = {k.rsplit(".", 1)[-1] for k in known}
+    close_leaves = difflib.get_close_matches(leaf, sorted(leaves), n=3, cutoff=0.6)
+    by_leaf = [k for name in close_leaves for k in known if k.rsplit(".", 1)[-1] == name]
+    by_key = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+    return list(dict.fromkeys(by_leaf + by_key))[:5]
 
 
 def check_overrides(args: list[str]) -> None:

@@ -70,6 +70,29 @@ def wandb_run_id(experiment: str, game: str, seed: int) -> str:
     return f"{readable}-{digest}"[:64]
 
 
+WANDB_DEFAULT_URL = "https://api.wandb.ai"
+WANDB_PROBE_TIMEOUT_S = 5.0
+
+
+def wandb_server_unreachable(timeout_s: float = WANDB_PROBE_TIMEOUT_S) -> str | None:
+    """Why wandb's server (``WANDB_BASE_URL``) cannot be reached, or None when it can.
+
+    One TCP connection with a timeout: wandb's own client retries for about 90 s and then
+    raises, which would stop a run for want of a dashboard.
+    """
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("WANDB_BASE_URL", WANDB_DEFAULT_URL))
+    host, port = url.hostname, url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return None
+    except OSError as error:
+        return f"{url.geturl()} cannot be reached ({error.strerror or error})"
+
+
 class WandbSink:
     """wandb run (offline by default); ``mode="disabled"`` makes it a no-op."""
 
@@ -82,6 +105,14 @@ class WandbSink:
         if mode == "disabled":
             return
         import wandb
+
+        if mode == "online":
+            reason = wandb_server_unreachable()
+            if reason:
+                print(f"[dqn_atari] warning: logger.wandb_mode=online, but {reason}; logging "
+                      f"offline instead (upload later: wandb sync {run_dir}/wandb/offline-run-*)",
+                      flush=True)
+                mode = "offline"
 
         self.run = wandb.init(
             id=wandb_run_id(experiment, game, seed),

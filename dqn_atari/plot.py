@@ -41,6 +41,7 @@ from dqn_atari import aggregate, scores, tidy
 DOPAMINE_LABEL = "Dopamine DQN (training returns, sticky actions)"
 PAPER_LABEL = "Nature DQN (paper, 50M frames)"
 FRAMES_PER_DOPAMINE_ITERATION = 1_000_000  # 250k agent steps x 4 frames
+DOPAMINE_COLUMNS = ("game", "agent", "seed_index", "iteration", "train_episode_return_mean")
 EXPERIMENT_COLORS = ("tab:blue", "tab:red", "tab:purple", "tab:brown", "tab:cyan",
                      "tab:pink", "tab:olive", "navy", "darkred", "teal")
 AGGREGATE_NAMES = {"median": "Median", "iqm": "IQM", "mean": "Mean"}
@@ -206,8 +207,7 @@ def load_dopamine(path: str | Path, games: Sequence[str], agent: str = "DQN",
     seed_index, iteration, train_episode_return_mean); x = iteration x 1M frames.
     """
     wanted = {dopamine_game_name(g): g for g in games}
-    df = pd.read_csv(path, usecols=["game", "agent", "seed_index", "iteration",
-                                    "train_episode_return_mean"])
+    df = pd.read_csv(path, usecols=list(DOPAMINE_COLUMNS))
     df = df[(df.agent == agent) & df.game.isin(list(wanted))]
     rows = []
     for (dgame, iteration), g in df.groupby(["game", "iteration"]):
@@ -552,7 +552,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.runs is None and args.downloaded is None:
         parser.error("give --runs and/or --downloaded")
 
-    runs = tidy.load_all(args.runs, args.downloaded)
+    try:  # every input is read and checked before anything is written to --out
+        runs = tidy.load_all(args.runs, args.downloaded)
+        if args.dopamine_csv is not None:
+            tidy.read_csv_checked(args.dopamine_csv, DOPAMINE_COLUMNS,
+                                  "dopamine_baselines_legacy.csv's format", nrows=5)
+    except tidy.BadInputError as error:
+        parser.exit(2, f"error: {error}\n")
     if args.experiment:
         runs = [r for r in runs if r.experiment in args.experiment]
     if args.game:

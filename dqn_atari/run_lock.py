@@ -102,7 +102,7 @@ class RunDirLock:
     def __del__(self) -> None:
         self.release()
 
-    def __enter__(self) -> RunDirLock:
+    def __enter__(self) -> RunDirLock:  # noqa: PYI034 (final in practice)
         self.acquire()
         return self
 

@@ -56,6 +56,23 @@ def validate_config(cfg: DictConfig) -> None:
     """Refuse settings that cannot work, naming the key to change."""
     batch, capacity = cfg.agent.batch_size, cfg.replay.capacity
     starts = cfg.agent.learning_starts_agent_steps
+    if capacity < 1:
+        raise ConfigError(f"replay.capacity={capacity}: the replay must hold at least one "
+                          "transition (Nature: replay.capacity=1000000)")
+    if batch < 1:
+        raise ConfigError(f"agent.batch_size={batch}: an update needs at least one transition "
+                          "(Nature: agent.batch_size=32)")
+    if cfg.env.num_envs < 1:
+        raise ConfigError(f"env.num_envs={cfg.env.num_envs}: at least one actor is needed "
+                          "(env.num_envs=1 is the Nature setting)")
+    for key in ("update_period_agent_steps", "target_update_period_agent_steps"):
+        if cfg.agent[key] < 1:
+            raise ConfigError(f"agent.{key}={cfg.agent[key]} must be at least 1")
+    device = str(cfg.agent.device)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"agent.device={device}, but torch sees no CUDA device here "
+                          f"(torch {torch.__version__}): use agent.device=auto (CUDA when "
+                          "available, else the CPU) or agent.device=cpu")
     if batch > capacity:
         raise ConfigError(
             f"agent.batch_size={batch} is larger than the replay (replay.capacity={capacity} "

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -109,15 +110,15 @@ def compare(label: str, run_dir: Path, widen: float = DEFAULT_WIDEN) -> list[dic
 
 
 def _fmt(value) -> str:
-    if value is None or value != value:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     return f"{value:,.0f}" if isinstance(value, float) else str(value)
 
 
 def markdown(table: Sequence[dict], widen: float) -> str:
     lines = [
-        f"| run | game | iteration | frames | our training return | Dopamine mean | "
-        f"Dopamine min-max (5 seeds) | band low (min - {widen:.0%} of mean) | target |",
+        ("| run | game | iteration | frames | our training return | Dopamine mean | "
+         f"Dopamine min-max (5 seeds) | band low (min - {widen:.0%} of mean) | target |"),
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in table:

@@ -131,10 +131,35 @@ def find_run_dirs(root: str | Path) -> list[Path]:
     return sorted(p for p in root.rglob("seed_*") if p.is_dir() and _is_run_dir(p))
 
 
+class BadInputError(ValueError):
+    """An input file that is not what it should be; the message names the file."""
+
+
+def read_csv_checked(path: Path, required: tuple[str, ...], what: str, **kwargs) -> pd.DataFrame:
+    """``pd.read_csv`` that names ``path`` when it is not a CSV or lacks ``required`` columns."""
+    try:
+        table = pd.read_csv(path, **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
+            ValueError) as error:
+        raise BadInputError(f"{path} is not a readable CSV ({type(error).__name__}: "
+                            f"{str(error).strip()}); expected {what}") from None
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise BadInputError(f"{path} lacks the column(s) {', '.join(missing)} "
+                            f"(it has: {', '.join(map(str, table.columns[:12]))}); "
+                            f"expected {what}")
+    return table
+
+
+_METRICS_REQUIRED = {"episodes.csv": ("phase", "iteration", "agent_steps", "raw_return"),
+                     "iterations.csv": ("iteration", "frames", "agent_steps")}
+
+
 def _read_metrics_csv(path: Path) -> pd.DataFrame:
     if not path.is_file() or path.stat().st_size == 0:
         return pd.DataFrame()
-    return pd.read_csv(path)
+    return read_csv_checked(path, _METRICS_REQUIRED.get(path.name, ()),
+                            f"a run's metrics/{path.name} as dqn_atari.train writes it")
 
 
 def load_run_dir(path: str | Path) -> RunData:
@@ -226,8 +251,10 @@ def write_tidy_csv(table: pd.DataFrame, path: str | Path) -> None:
 
 def read_tidy_csv(path: str | Path) -> pd.DataFrame:
     """Read a tidy CSV written by ``write_tidy_csv``."""
-    return finish_table(pd.read_csv(path, dtype={"run_id": "string", "experiment": "string",
-                                                 "game": "string", "phase": "string"}))
+    return finish_table(read_csv_checked(
+        Path(path), ("run_id", "experiment", "game", "seed", "phase"),
+        "a tidy CSV written by scripts/download_wandb.py",
+        dtype={"run_id": "string", "experiment": "string", "game": "string", "phase": "string"}))
 
 
 def load_downloaded(directory: str | Path) -> list[RunData]:

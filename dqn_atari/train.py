@@ -19,13 +19,14 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from dqn_atari.checkpoint import CheckpointNotFoundError, CheckpointUnreadableError
-from dqn_atari.cli import OverrideError, check_overrides
+from dqn_atari.cli import CONF_DIR, OverrideError, check_overrides
 from dqn_atari.config import register_configs
 from dqn_atari.envs import UnknownGameError
 from dqn_atari.resume_config import (
@@ -34,7 +35,7 @@ from dqn_atari.resume_config import (
     explicit_override_keys,
 )
 from dqn_atari.run_lock import RunDirBusyError, RunDirLock
-from dqn_atari.runner import ConfigError, NonFiniteLossError, Runner
+from dqn_atari.runner import ConfigError, NonFiniteLossError, Runner, validate_config
 
 register_configs()
 
@@ -116,10 +117,50 @@ def _hydra_main(cfg: DictConfig) -> None:
     train(cfg, changes, lock)
 
 
+def _unwritable_reason(path: Path) -> str | None:
+    """Why files could not be created under ``path`` (which may not exist yet), or None."""
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
+
+
+def precheck(args: list[str]) -> None:
+    """Everything Hydra and the runner would refuse, refused first with exit code 2.
+
+    Composes the config as Hydra will (types, values), then validates it and the run
+    directory, before Hydra creates any directory. A sweep (``-m``) is checked per job.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    check_overrides(args)
+    if any(a in ("-m", "--multirun") for a in args):
+        return
+    overrides = [a for a in args if "=" in a and not a.startswith(("-", "hydra"))]
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(config_name="config", overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as error:
+        cause = f": {str(error.__cause__).splitlines()[0]}" if error.__cause__ else ""
+        raise OverrideError(f"{str(error).strip()}{cause}\n(check the value's type and "
+                            "spelling; keys, types and units are in dqn_atari/config.py)") from None
+    reason = _unwritable_reason(Path(cfg.run_dir))
+    if reason:
+        raise ConfigError(f"run_dir={cfg.run_dir} cannot be created or written: {reason}; "
+                          "choose another with run_dir=/a/writable/path")
+    validate_config(cfg)
+
+
 def main() -> None:
     try:
-        check_overrides(sys.argv[1:])
-    except OverrideError as error:
+        precheck(sys.argv[1:])
+    except (OverrideError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(EXIT_CONFIG_ERROR)
     _hydra_main()
