@@ -295,6 +295,11 @@ def _preempt_and_resume(tmp_path: Path, jobs: list[str], how: str) -> None:
     assert len(resumed) == 1 and f"ckpt_{at:012d}.pt at agent step {at:,} " in resumed[0], where
     if how == "usr1":
         assert "[dqn_atari] requeued SLURM job" in text, where
+    # The restarted task took the run dir's lock (the first start's was freed when it exited)
+    # and wrote itself in as the holder.
+    holder = json.loads((run_dir / ".lock").read_text())
+    assert holder["slurm_restart_count"] == "1" and holder["slurm_array_task_id"] == "0", holder
+    assert holder["slurm_array_job_id"] == array_id and "is in use by" not in text, where
 
     # Exactly the configured total: nothing lost, nothing counted twice.
     summary = _summary(run_dir)
