@@ -133,14 +133,33 @@ def test_evaluate_falls_back_to_the_previous_checkpoint(tmp_path):
     assert newest.is_file()  # evaluate only reads: nothing moved
 
 
-def test_temp_files_of_a_killed_writer_are_removed_at_start(tmp_path):
-    _trained(tmp_path, frames=800)
-    leftover = tmp_path / "checkpoints" / ".ckpt_000000000400.pt.tmp-99999999"
-    leftover.write_bytes(b"x" * 4096)  # what a kill -9 during pickle.dump leaves
-    unrelated = tmp_path / "checkpoints" / "notes.txt"
+def test_a_writer_killed_mid_checkpoint_leaves_a_temp_file_that_the_next_start_removes(tmp_path):
+    """A real SIGKILL while the checkpoint (with a 20,000-transition replay) is being written."""
+    big = ["total_frames=160000", "train_agent_steps_per_iteration=20000", "replay.capacity=20000",
+           "agent.learning_starts_agent_steps=20000", "agent.epsilon_start=1.0",
+           "agent.epsilon_end=1.0"]  # no update, no network on the way: only the emulator
+    writer = _start_training(tmp_path, *big)
+    checkpoints = tmp_path / "checkpoints"
+    leftover = None
+    deadline = time.monotonic() + 600
+    try:
+        while leftover is None and time.monotonic() < deadline and writer.poll() is None:
+            found = list(checkpoints.glob(".ckpt_*.tmp-*")) if checkpoints.is_dir() else []
+            if found:
+                writer.send_signal(signal.SIGKILL)  # mid-write
+                leftover = found[0]
+            time.sleep(0.005)
+    finally:
+        writer.kill()
+        writer.communicate(timeout=60)
+    assert leftover is not None, "never saw the checkpoint being written"
+    assert leftover.exists() and not list(checkpoints.glob("ckpt_*.pt"))
+
+    unrelated = checkpoints / "notes.txt"
     unrelated.write_text("mine")
-    result = run_module("dqn_atari.train", *SMOKE, f"run_dir={tmp_path}", "total_frames=1600",
-                        timeout=600)
+    # No checkpoint was written: the next start is a new run (a short one here).
+    result = run_module("dqn_atari.train", *SMOKE, f"run_dir={tmp_path}", "total_frames=800",
+                        timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert f"removed {leftover}" in result.stdout
+    assert f"removed {leftover}, left by a checkpoint writer that died" in result.stdout
     assert not leftover.exists() and unrelated.read_text() == "mine"
