@@ -391,6 +391,9 @@ class Runner:
         sinks["wandb"].log({
             "frames": row["frames"], "agent_steps": row["agent_steps"],
             "iteration": row["iteration"], "iteration/loss": row["loss"], "iteration/mean_q": row["mean_q"],
+            # Dopamine's plotted figure: the mean return of this iteration's training games
+            "iteration/train_raw_return_mean": row["train_raw_return_mean"],
+            "iteration/train_episodes": row["train_episodes"],
             "iteration/updates": row["updates"],
             "eval/raw_return_mean": row["eval_raw_return_mean"],
             "eval/raw_return_std": row["eval_raw_return_std"],
