@@ -369,7 +369,8 @@ def bench_learner_cmd(args: argparse.Namespace) -> dict[str, Any]:
     from dqn_atari.bench_speed import bench_learner_figures
 
     return bench_learner_figures(threads=_ints(args.threads), updates=args.updates,
-                                 acts=args.acts, device=args.device)
+                                 acts=args.acts, device=args.device,
+                                 channels_last=not args.nchw)
 
 
 def bench_train_cmd(args: argparse.Namespace) -> dict[str, Any]:
@@ -398,6 +399,8 @@ def _add_speed_subcommands(sub) -> None:
     learner.add_argument("--updates", type=int, default=40, help="timed updates per count")
     learner.add_argument("--acts", type=int, default=200, help="timed acts per count")
     learner.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    learner.add_argument("--nchw", action="store_true",
+                         help="NCHW convolutions (agent.channels_last=false), for comparison")
     learner.set_defaults(func=bench_learner_cmd)
 
     train = sub.add_parser("train", help="learning-phase agent steps/s of the nature preset")

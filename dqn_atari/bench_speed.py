@@ -184,11 +184,15 @@ def bench_env(game: str = "pong", frames: int = 20_000, num_envs: tuple[int, ...
 
 
 def bench_learner_figures(threads: tuple[int, ...] = (1, 2), updates: int = 40,
-                          acts: int = 200, device: str = "cpu") -> dict[str, Any]:
+                          acts: int = 200, device: str = "cpu",
+                          channels_last: bool = True) -> dict[str, Any]:
     from dqn_atari.bench_learner import bench_learner
+    from dqn_atari.config import AgentConfig
 
     before = _load()
-    out = bench_learner(threads=tuple(threads), updates=updates, acts=acts, device=device)
+    out = bench_learner(threads=tuple(threads), updates=updates, acts=acts, device=device,
+                        agent_cfg=AgentConfig(channels_last=channels_last))
+    out["channels_last"] = channels_last
     out = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
     out.update(cpu_count=os.cpu_count(), load_average_1min_before=before,
                load_average_1min_after=_load())
