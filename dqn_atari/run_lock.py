@@ -72,6 +72,13 @@ class RunDirLock:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._flock_or_raise(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(holder_description()) + "\n").encode(), 0)
+        self._fd = fd
+
+    def _flock_or_raise(self, fd: int) -> None:
+        """Take the exclusive lock on ``fd``, or close it and raise naming the holder."""
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
@@ -88,9 +95,15 @@ class RunDirLock:
                 "flock; put run_dir on one that does (local disk, NFS with locking, Lustre "
                 "mounted with -o flock)"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(holder_description()) + "\n").encode(), 0)
-        self._fd = fd
+
+    def check_free(self) -> None:
+        """Raise ``RunDirBusyError`` if another process holds the lock now (takes nothing)."""
+        if self._fd is not None or not self.path.is_file():
+            return
+        fd = os.open(self.path, os.O_RDWR)
+        self._flock_or_raise(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
     def release(self) -> None:
         if self._fd is None:

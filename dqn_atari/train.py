@@ -132,8 +132,9 @@ def _unwritable_reason(path: Path) -> str | None:
 def precheck(args: list[str]) -> None:
     """Everything Hydra and the runner would refuse, refused first with exit code 2.
 
-    Composes the config as Hydra will (types, values), then validates it and the run
-    directory, before Hydra creates any directory. A sweep (``-m``) is checked per job.
+    Composes the config as Hydra will (types, values), then validates it, the run
+    directory, its lock and a resume's config identity, before Hydra creates or writes
+    anything there. A sweep (``-m``) is checked per job.
     """
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
@@ -155,12 +156,15 @@ def precheck(args: list[str]) -> None:
         raise ConfigError(f"run_dir={cfg.run_dir} cannot be created or written: {reason}; "
                           "choose another with run_dir=/a/writable/path")
     validate_config(cfg)
+    # A busy run dir or a refused config change, before Hydra records this command in it.
+    RunDirLock(cfg.run_dir).check_free()
+    config_for_resume(cfg, explicit_override_keys(overrides))
 
 
 def main() -> None:
     try:
         precheck(sys.argv[1:])
-    except (OverrideError, ConfigError) as error:
+    except (OverrideError, ConfigError, ConfigChangedError, RunDirBusyError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(EXIT_CONFIG_ERROR)
     _hydra_main()

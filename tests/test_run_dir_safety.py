@@ -88,7 +88,7 @@ def test_when_no_checkpoint_is_readable_the_run_stops_and_deletes_nothing(tmp_pa
     paths = _trained(tmp_path)
     for path in paths:
         path.write_bytes(path.read_bytes()[:500])
-    result = run_module("dqn_atari.train", *SMOKE, f"run_dir={tmp_path}", "total_frames=2400",
+    result = run_module("dqn_atari.train", *SMOKE, f"run_dir={tmp_path}", "total_frames=1600",
                         timeout=600)
     assert result.returncode == 2, result.stderr[-2000:]
     assert "no checkpoint of" in result.stderr and "on_unreadable_checkpoints=start_over" in (
