@@ -14,7 +14,8 @@ lies inside Dopamine's 5-seed range widened by ``widen`` (25%) of the seeds' mea
 side, or above it. Runs of other presets are shown beside the reference and not judged.
 
 Writes to --out: ``<game>.png`` (one plot per game), ``side_by_side.csv`` and
-``side_by_side.md`` (one row per run and iteration).
+``side_by_side.md`` (one row per run and iteration, plus the iteration in progress, from
+its training games so far, marked and not judged).
 """
 
 from __future__ import annotations
@@ -67,6 +68,24 @@ def load_reference(game: str) -> dict[int, ReferencePoint]:
     return points
 
 
+def partial_iteration(run_dir: Path, completed: int) -> dict[str, float] | None:
+    """The iteration in progress, from ``episodes.csv``: its training games so far, or None.
+
+    Shown in the table, never judged: the iteration has not reached its 250,000 agent steps.
+    """
+    episodes = run_dir / "metrics" / "episodes.csv"
+    if not episodes.is_file():
+        return None
+    with open(episodes, newline="") as f:
+        games = [r for r in csv.DictReader(f)
+                 if r["phase"] == "train" and int(r["iteration"]) == completed]
+    if not games:
+        return None
+    return {"iteration": completed, "frames": int(games[-1]["frames"]),
+            "train_raw_return_mean": sum(float(r["raw_return"]) for r in games) / len(games),
+            "train_episodes": len(games), "eval_raw_return_mean": float("nan")}
+
+
 def read_run(run_dir: Path) -> tuple[str, list[dict[str, float]]]:
     """(game, completed iterations) of a run dir: its config and ``metrics/iterations.csv``."""
     import yaml
@@ -87,9 +106,11 @@ def compare(label: str, run_dir: Path, widen: float = DEFAULT_WIDEN) -> list[dic
     game, rows = read_run(run_dir)
     reference = load_reference(game)
     judged = label == JUDGED_EXPERIMENT
+    partial = partial_iteration(run_dir, completed=len(rows))
     table = []
-    for row in rows:
+    for row in rows + ([partial] if partial else []):
         iteration = int(row["iteration"])
+        in_progress = row is partial
         ref = reference.get(iteration)
         ours = row["train_raw_return_mean"]
         out = {"run": label, "game": game, "iteration": iteration,
@@ -103,7 +124,9 @@ def compare(label: str, run_dir: Path, widen: float = DEFAULT_WIDEN) -> list[dic
             low, _ = ref.band(widen)
             out.update(dopamine_mean=ref.mean, dopamine_min=ref.min, dopamine_max=ref.max,
                        band_low=low)
-            if judged and iteration >= FIRST_JUDGED_ITERATION:
+            if in_progress:
+                out["verdict"] = "in progress: not judged"
+            elif judged and iteration >= FIRST_JUDGED_ITERATION:
                 out["verdict"] = "meets" if ours >= low else "BELOW"
         table.append(out)
     return table
@@ -122,7 +145,7 @@ def markdown(table: Sequence[dict], widen: float) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in table:
-        frames = f"{r['frames_from'] / 1e6:g}-{r['frames_to'] / 1e6:g}M"
+        frames = f"{r['frames_from'] / 1e6:g}-{r['frames_to'] / 1e6:.3g}M"
         lines.append(
             f"| {r['run']} | {r['game']} | {r['iteration']} | {frames} | "
             f"{_fmt(r['train_return_mean'])} | {_fmt(r['dopamine_mean'])} | "
@@ -154,8 +177,15 @@ def plot_game(path: Path, game: str, table: Sequence[dict], widen: float) -> Non
     for label in dict.fromkeys(r["run"] for r in rows):
         mine = [r for r in rows if r["run"] == label]
         x = [(r["frames_from"] + r["frames_to"]) / 2e6 for r in mine]
-        ax.plot(x, [r["train_return_mean"] for r in mine], "o-", color=colors.get(label),
-                label=f"ours: {label} (training games)")
+        y = [r["train_return_mean"] for r in mine]
+        done = [not r["verdict"].startswith("in progress") for r in mine]
+        color = colors.get(label)
+        line = ax.plot([a for a, d in zip(x, done) if d], [b for b, d in zip(y, done) if d],
+                       "o-", color=color, label=f"ours: {label} (training games)")[0]
+        if not done[-1]:  # the iteration in progress: hollow, dashed, labelled
+            ax.plot(x[-2:], y[-2:], "--", color=line.get_color(), alpha=0.7)
+            ax.plot(x[-1:], y[-1:], "o", mfc="white", color=line.get_color(),
+                    label=f"{label}: iteration in progress (games so far)")
     ax.set_xlabel("training frames (millions); each point is the iteration it averages")
     ax.set_ylabel("mean return of the training games")
     ax.set_title(f"{game}: our runs (1 seed) vs Dopamine's published DQN")

@@ -47,7 +47,7 @@ def test_a_random_agent_is_below_the_band_and_the_report_is_written(tmp_path):
                     "agent.learning_starts_agent_steps=100", "logger.wandb_mode=disabled",
                     "logger.progress_bar=false", "agent.device=cpu"])).run()
     table = compare("dopamine_dqn", run_dir)
-    assert [r["iteration"] for r in table] == [0, 1]
+    assert [r["iteration"] for r in table] == [0, 1]  # both complete: no iteration in progress
     assert table[0]["verdict"] == "not judged"  # iteration 0 is not held to the target
     one = table[1]
     assert one["band_low"] == pytest.approx(298.3 - 0.25 * one["dopamine_mean"])
@@ -69,3 +69,27 @@ def test_a_directory_that_is_not_a_run_is_a_clear_error(tmp_path):
     result = run_module("dqn_atari.side_by_side", f"--run=nature={tmp_path}",
                         f"--out={tmp_path / 'out'}")
     assert result.returncode == 2 and "is missing: is" in result.stderr
+
+
+def test_the_iteration_in_progress_is_shown_from_its_games_and_not_judged(tmp_path):
+    """A real 2-iteration run, read as it was while iteration 1 was still going."""
+    run_dir = tmp_path / "run"
+    Runner(compose(["experiment=dopamine_dqn", "env.game=road_runner", f"run_dir={run_dir}",
+                    "total_frames=4800", "train_agent_steps_per_iteration=600",
+                    "eval_agent_steps_per_iteration=0", "replay.capacity=2000",
+                    "agent.learning_starts_agent_steps=1100", "logger.wandb_mode=disabled",
+                    "logger.progress_bar=false", "agent.device=cpu"])).run()
+    iterations = run_dir / "metrics" / "iterations.csv"
+    header, first, _second = iterations.read_text().splitlines()
+    iterations.write_text(f"{header}\n{first}\n")  # iteration 1 not finished yet
+    with open(run_dir / "metrics" / "episodes.csv", newline="") as f:
+        games = [r for r in csv.DictReader(f) if r["phase"] == "train" and r["iteration"] == "1"]
+    assert games, "no Road Runner game ended in 600 agent steps of random play"
+    table = compare("dopamine_dqn", run_dir)
+    assert [r["iteration"] for r in table] == [0, 1]
+    partial = table[1]
+    assert partial["verdict"] == "in progress: not judged"
+    assert partial["train_games"] == len(games)
+    assert partial["frames_to"] == int(games[-1]["frames"])
+    assert partial["train_return_mean"] == pytest.approx(
+        sum(float(r["raw_return"]) for r in games) / len(games))
