@@ -38,14 +38,24 @@ def test_committed_reference_is_derived_from_the_shared_csv():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _two_iterations_of_road_runner(run_dir, agent_steps_per_iteration: int,
+                                   learning_starts: int, capacity: int) -> None:
+    """A real, tiny dopamine_dqn run of 2 iterations (counts in agent steps)."""
+    Runner(compose(["experiment=dopamine_dqn", "env.game=road_runner", f"run_dir={run_dir}",
+                    f"total_frames={2 * 4 * agent_steps_per_iteration}",
+                    f"train_agent_steps_per_iteration={agent_steps_per_iteration}",
+                    "eval_agent_steps_per_iteration=0",
+                    f"replay.capacity={capacity}",  # transitions
+                    f"agent.learning_starts_agent_steps={learning_starts}",
+                    "logger.wandb_mode=disabled", "logger.progress_bar=false",
+                    "agent.device=cpu"])).run()
+
+
 def test_a_random_agent_is_below_the_band_and_the_report_is_written(tmp_path):
     """A 2-iteration smoke run of dopamine_dqn on Road Runner: iteration 1 is judged."""
     run_dir = tmp_path / "run"
-    Runner(compose(["experiment=dopamine_dqn", "env.game=road_runner", f"run_dir={run_dir}",
-                    "total_frames=1600", "train_agent_steps_per_iteration=200",
-                    "eval_agent_steps_per_iteration=0", "replay.capacity=1000",
-                    "agent.learning_starts_agent_steps=100", "logger.wandb_mode=disabled",
-                    "logger.progress_bar=false", "agent.device=cpu"])).run()
+    _two_iterations_of_road_runner(run_dir, agent_steps_per_iteration=200, learning_starts=100,
+                                   capacity=1000)
     table = compare("dopamine_dqn", run_dir)
     assert [r["iteration"] for r in table] == [0, 1]  # both complete: no iteration in progress
     assert table[0]["verdict"] == "not judged"  # iteration 0 is not held to the target
@@ -74,11 +84,8 @@ def test_a_directory_that_is_not_a_run_is_a_clear_error(tmp_path):
 def test_the_iteration_in_progress_is_shown_from_its_games_and_not_judged(tmp_path):
     """A real 2-iteration run, read as it was while iteration 1 was still going."""
     run_dir = tmp_path / "run"
-    Runner(compose(["experiment=dopamine_dqn", "env.game=road_runner", f"run_dir={run_dir}",
-                    "total_frames=4800", "train_agent_steps_per_iteration=600",
-                    "eval_agent_steps_per_iteration=0", "replay.capacity=2000",
-                    "agent.learning_starts_agent_steps=1100", "logger.wandb_mode=disabled",
-                    "logger.progress_bar=false", "agent.device=cpu"])).run()
+    _two_iterations_of_road_runner(run_dir, agent_steps_per_iteration=600, learning_starts=1100,
+                                   capacity=2000)
     iterations = run_dir / "metrics" / "iterations.csv"
     header, first, _second = iterations.read_text().splitlines()
     iterations.write_text(f"{header}\n{first}\n")  # iteration 1 not finished yet
