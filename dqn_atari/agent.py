@@ -70,7 +70,8 @@ class DQNAgent:
             online = NatureQNetwork(num_actions, stack_frames, dueling=agent_cfg.dueling)
             target = NatureQNetwork(num_actions, stack_frames, dueling=agent_cfg.dueling)
         # channels_last (NHWC): the same fp32 arithmetic in another memory layout; an update
-        # took 33 instead of 58 ms with 1 thread on this AVX-512 CPU (README, Performance).
+        # took 46 instead of 58 ms with 1 thread on this AVX-512 CPU
+        # (`python -m dqn_atari.bench learner --threads 1 [--nchw]`; README, Performance).
         memory_format = torch.channels_last if agent_cfg.channels_last else torch.contiguous_format
         self.online = online.to(self.device, memory_format=memory_format)
         self.target = target.to(self.device, memory_format=memory_format).requires_grad_(False)
