@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from dqn_atari.envs import FrameStacker
+from dqn_atari.envs.base import Env
 
 
 @dataclass
@@ -31,18 +31,42 @@ class GameResult:
     truncated: bool  # ended by the frame cap, not by game over
 
 
+class FrameStacker:
+    """The agent state: the last ``stack_frames`` processed frames, zero-filled at episode start.
+
+    A new learning episode starts from zeros (as Dopamine), so a stack never mixes two
+    episodes.
+    """
+
+    def __init__(self, stack_frames: int = 4, frame_size: int = 84) -> None:
+        self.stack = np.zeros((stack_frames, frame_size, frame_size), dtype=np.uint8)
+
+    def reset(self, frame: np.ndarray) -> np.ndarray:
+        """Start a learning episode whose first frame is ``frame``."""
+        self.stack[:-1] = 0
+        self.stack[-1] = frame
+        return self.stack
+
+    def push(self, frame: np.ndarray) -> np.ndarray:
+        """Append ``frame`` (dropping the oldest); returns the stack (a view: copy to keep)."""
+        self.stack[:-1] = self.stack[1:]
+        self.stack[-1] = frame
+        return self.stack
+
+
 class Actor:
     """Plays one environment; ``step`` is one agent step.
 
     Args:
-      env: an environment with the docs/CONTRACTS.md interface.
+      env: an ``Env`` (envs/base.py).
       stack_frames, frame_size: the agent state.
       terminal_on_life_loss: the Nature rule (learning terminal on a lost life).
       clip_rewards: clip the replay's reward to [-1, 1].
-      replay: where transitions go; None for evaluation.
+      replay: where transitions go (a replay write head: ``add``, ``add_final``); None
+        for evaluation.
     """
 
-    def __init__(self, env, *, stack_frames: int = 4, frame_size: int = 84,
+    def __init__(self, env: Env, *, stack_frames: int = 4, frame_size: int = 84,
                  terminal_on_life_loss: bool = True, clip_rewards: bool = True,
                  replay=None) -> None:
         self.env = env
@@ -102,9 +126,17 @@ class Actor:
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
+        """Restore ``get_state()``."""
         self.env.set_state(state["env"])
         self.stacker.stack[...] = state["stack"]
         self.episode_start = state["episode_start"]
         self.raw_return = state["raw_return"]
         self.clipped_return = state["clipped_return"]
         self.length_agent_steps = state["length_agent_steps"]
+
+
+def make_actor(env: Env, env_cfg, replay=None) -> Actor:
+    """An ``Actor`` on ``env`` with the run's agent-state and learning-signal settings."""
+    return Actor(env, stack_frames=env_cfg.stack_frames, frame_size=env_cfg.frame_size,
+                 terminal_on_life_loss=env_cfg.terminal_on_life_loss,
+                 clip_rewards=env_cfg.clip_rewards, replay=replay)

@@ -91,14 +91,18 @@ class DQNAgent:
         self.num_updates = 0  # updates (gradient steps) done
 
     # ------------------------------------------------------------------ acting
-    def act(self, obs: np.ndarray, epsilon: float, rng: np.random.Generator) -> int | np.ndarray:
+    def act(self, obs: np.ndarray, epsilon, rng: np.random.Generator,
+            network: torch.nn.Module | None = None) -> int | np.ndarray:
         """Epsilon-greedy action(s).
 
         Args:
           obs: uint8 state (stack_frames, 84, 84), or a batch (N, stack_frames, 84, 84).
-          epsilon: probability of a uniformly random action.
+          epsilon: probability of a uniformly random action (one per state for a batch,
+            or one for all).
           rng: the caller's generator; each call draws ``rng.random()`` (N values for
             a batch) and, where it explores, ``rng.integers(num_actions)``.
+          network: the Q-network to act with (default: the online one); the threaded
+            learner passes its acting copy (learner.py).
 
         Returns:
           an int for one state; an int64 array (N,) for a batch. The network is only
@@ -108,7 +112,7 @@ class DQNAgent:
         if obs.ndim == 3:
             if rng.random() < epsilon:
                 return int(rng.integers(self.num_actions))
-            return int(self._greedy(obs[None])[0])
+            return int(self._greedy(obs[None], network)[0])
         if obs.ndim != 4:
             raise ValueError(f"obs must be (C, H, W) or (N, C, H, W), got shape {obs.shape}")
         n = obs.shape[0]
@@ -116,14 +120,15 @@ class DQNAgent:
         actions = np.empty(n, dtype=np.int64)
         actions[explore] = rng.integers(self.num_actions, size=int(explore.sum()))
         if not explore.all():
-            actions[~explore] = self._greedy(obs[~explore])
+            actions[~explore] = self._greedy(obs[~explore], network)
         return actions
 
-    def _greedy(self, obs: np.ndarray) -> np.ndarray:
+    def _greedy(self, obs: np.ndarray, network: torch.nn.Module | None = None) -> np.ndarray:
         """argmax_a Q(obs, a) for a uint8 batch (N, C, H, W); ties go to the lowest action."""
+        network = self.online if network is None else network
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(obs)).to(self.device)
-            return self.online(x).argmax(dim=1).cpu().numpy()
+            return network(x).argmax(dim=1).cpu().numpy()
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:
         """Online Q-values (N, num_actions) of a uint8 batch, as float32 numpy (for diagnostics)."""

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from dqn_atari.actor import Actor
+from dqn_atari import seeds
+from dqn_atari.actor import make_actor
 from dqn_atari.agent import DQNAgent
 from dqn_atari.checkpoint import (
     CheckpointNotFoundError,
@@ -37,6 +38,7 @@ from dqn_atari.checkpoint import (
 )
 from dqn_atari.config import Config
 from dqn_atari.envs import make_env
+from dqn_atari.loop import play
 from dqn_atari.scores import human_normalized_for_report
 
 NATURE_EVAL_EPISODES = 30
@@ -94,18 +96,17 @@ def evaluate_agent(agent: DQNAgent, cfg: Config, *, episodes: int, seed: int,
                    video: Path | None = None, epsilon: float = NATURE_EVAL_EPSILON,
                    max_episode_frames: int = NATURE_EVAL_MAX_FRAMES) -> list[float]:
     """Raw scores of ``episodes`` games under the Nature protocol."""
+    if episodes <= 0:
+        return []
     env_cfg = OmegaConf.merge(OmegaConf.structured(cfg.env),
                               {"max_episode_frames_eval": max_episode_frames})
     env = make_env(env_cfg, seed=seed, mode="eval")
-    actor = Actor(env, stack_frames=cfg.env.stack_frames, frame_size=cfg.env.frame_size,
-                  terminal_on_life_loss=cfg.env.terminal_on_life_loss,
-                  clip_rewards=cfg.env.clip_rewards)
-    rng = np.random.default_rng([seed, 4])
+    actor = make_actor(env, cfg.env)
+    rng = seeds.evaluate_action_rng(seed)
     recorder = _VideoRecorder(video, env) if video is not None and hasattr(env, "ale") else None
     scores: list[float] = []
     try:
-        while len(scores) < episodes:
-            game = actor.step(agent.act(actor.state, epsilon, rng))
+        for game in play(actor, lambda state: agent.act(state, epsilon, rng)):
             if recorder is not None:
                 recorder.frame()
             if game is not None:
@@ -113,6 +114,8 @@ def evaluate_agent(agent: DQNAgent, cfg: Config, *, episodes: int, seed: int,
                 if recorder is not None:
                     recorder.close()
                     recorder = None
+                if len(scores) == episodes:
+                    break
     finally:
         if recorder is not None:
             recorder.close()
@@ -130,7 +133,7 @@ def evaluate_checkpoint(path: Path, *, episodes: int = NATURE_EVAL_EPISODES,
     env = make_env(cfg.env, seed=0, mode="eval")
     agent = DQNAgent(env.num_actions, cfg.agent, cfg.optim, cfg.env.stack_frames, cfg.seed)
     agent.load_state_dict(state["agent"])
-    seed = cfg.seed + 10_000 if seed is None else seed
+    seed = cfg.seed + seeds.EVALUATE_SEED_OFFSET if seed is None else seed
     scores = evaluate_agent(agent, cfg, episodes=episodes, seed=seed, video=video)
     mean = float(np.mean(scores))
     counters = state["counters"]

@@ -1,4 +1,4 @@
-"""The training loop, in iterations: a training phase, then an evaluation phase.
+"""A training run, in iterations: a training phase (loop.py), then an evaluation phase.
 
 Nature defaults: 200 iterations of 250,000 training agent steps (1M frames),
 each followed by 125,000 evaluation agent steps at epsilon 0.05 (whole games,
@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from dqn_atari.actor import Actor, GameResult
+from dqn_atari import seeds
+from dqn_atari.actor import GameResult, make_actor
 from dqn_atari.agent import DQNAgent
 from dqn_atari.checkpoint import (
     CheckpointUnreadableError,
@@ -33,23 +34,26 @@ from dqn_atari.checkpoint import (
     save_checkpoint,
 )
 from dqn_atari.envs import check_resize_interpolation, make_env
+from dqn_atari.learner import make_learner
+from dqn_atari.loop import (
+    IterationStats,
+    LoopEvent,
+    TrainingSchedule,
+    eval_phase,
+    train_phase,
+)
 from dqn_atari.metrics import EPISODE_FIELDS, ITERATION_FIELDS, CsvSink, WandbSink
+from dqn_atari.replay import make_replay
 from dqn_atari.resume_config import record_changes
 from dqn_atari.run_lock import RunDirLock
-from dqn_atari.schedules import Every, training_epsilon
 
 # SIGUSR2 is submitit's preemption signal (Hydra's submitit launcher).
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT)
-FINITE_CHECK_PERIOD_AGENT_STEPS = 1000  # one host sync per this many agent steps
-PROGRESS_PERIOD_AGENT_STEPS = 200
+CHECKPOINT_FORMAT = 2  # 1: before replay/ and learner.py (still read)
 
 
 class ConfigError(ValueError):
     """A configuration that cannot run; the message names the fix."""
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or inf; the last good checkpoint is left untouched."""
 
 
 def validate_config(cfg: DictConfig) -> None:
@@ -117,20 +121,6 @@ def ensure_writable(run_dir: Path) -> None:
         ) from None
 
 
-def _make_replay(cfg: DictConfig, seed: int):
-    if cfg.replay.compress:
-        from dqn_atari.replay_compressed import CompressedFrameReplay as replay_class
-    else:
-        from dqn_atari.replay import FrameReplay as replay_class
-    return replay_class(
-        cfg.replay.capacity,
-        frame_shape=(cfg.env.frame_size, cfg.env.frame_size),
-        stack_frames=cfg.env.stack_frames,
-        seed=seed,
-        check_memory=cfg.replay.check_memory,
-    )
-
-
 def _to_cpu(obj: Any) -> Any:
     if isinstance(obj, torch.Tensor):
         return obj.detach().cpu()
@@ -141,12 +131,30 @@ def _to_cpu(obj: Any) -> Any:
     return obj
 
 
-def _derived_seed(seed: int, *keys: int) -> int:
-    return int(np.random.SeedSequence([seed, *keys]).generate_state(1)[0])
+def _actor_and_learner_states(state: dict[str, Any]) -> tuple[list[dict], dict | None]:
+    """The games in progress and the learner's state of a checkpoint, any format.
+
+    Format 1 kept one actor's state as is (``env.num_envs=1`` without overlap), or
+    ``{"num_envs", "actors", "policy"}`` with the overlapped learner's acting network
+    under ``policy``.
+    """
+    actor = state["actor"]
+    if "actors" not in actor:
+        return [actor], None
+    learner = state.get("learner")
+    if learner is None and actor.get("policy") is not None:
+        learner = {"acting_network": actor["policy"]}
+    return list(actor["actors"]), learner
 
 
 class Runner:
-    """One training run of ``cfg`` in ``cfg.run_dir``; ``run()`` trains (or resumes) to the end."""
+    """One training run of ``cfg`` in ``cfg.run_dir``; ``run()`` trains (or resumes) to the end.
+
+    Parts, built once from the config: ``env.num_envs`` actors (each on its own
+    environment, writing its own head of ``replay``), the agent, and the learner (in-line,
+    or threaded with ``agent.overlap``). ``on_loop_event`` (tests) sees every update and
+    target copy (``loop.LoopEvent``).
+    """
 
     def __init__(self, cfg: DictConfig, config_changes: dict | None = None,
                  lock: RunDirLock | None = None) -> None:
@@ -166,63 +174,42 @@ class Runner:
 
         self.repeat = cfg.env.action_repeat_frames  # frames per agent step
         self.total_agent_steps = cfg.total_frames // self.repeat
-        self.train_env = make_env(cfg.env, seed=seed, mode="train")
-        self.num_actions = self.train_env.num_actions
+        envs = [make_env(cfg.env, seed=seeds.train_env_seed(seed, i), mode="train")
+                for i in range(cfg.env.num_envs)]
+        self.num_actions = envs[0].num_actions
         self.agent = DQNAgent(self.num_actions, cfg.agent, cfg.optim, cfg.env.stack_frames, seed)
-        if cfg.env.num_envs != 1 or cfg.agent.overlap:
-            # N actors in one loop and/or the learner overlapped with them (train_loop.py)
-            from dqn_atari.vector_actor import make_vector_actor
+        self.replay = make_replay(cfg, seed)
+        self.actors = [make_actor(env, cfg.env, self.replay.head(i)) for i, env in enumerate(envs)]
+        self.learner = make_learner(self.agent, bool(cfg.agent.overlap), cfg.torch_threads)
+        self.schedule = TrainingSchedule.from_config(cfg.agent)
+        self.action_rng = seeds.training_action_rng(seed)
+        self.on_loop_event: LoopEvent | None = None
 
-            self.actor, self.replay = make_vector_actor(cfg, seed, self.train_env, self.agent,
-                                                        _make_replay)
-        else:
-            self.replay = _make_replay(cfg, seed)
-            self.actor = Actor(
-                self.train_env, stack_frames=cfg.env.stack_frames, frame_size=cfg.env.frame_size,
-                terminal_on_life_loss=cfg.env.terminal_on_life_loss,
-                clip_rewards=cfg.env.clip_rewards, replay=self.replay,
-            )
-        self.action_rng = np.random.default_rng([seed, 1])
-        self.epsilon = training_epsilon(cfg.agent)
-        self.update_due = Every(cfg.agent.update_period_agent_steps)
-        self.target_due = Every(cfg.agent.target_update_period_agent_steps)
-
-        # Counters (units in the names) and the accumulators of the iteration in progress.
+        # Counters (units in the names) and the sums of the iteration in progress.
         self.agent_steps = 0
         self.iteration = 0
         self.phase = "train"
         self.wall_time_s = 0.0
-        self._reset_iteration_accumulators()
+        self.stats = IterationStats.empty(0, self.agent.device)
         self.last_raw_return = float("nan")
-        self._stop_signal: int | None = None
+        self.stop_signal: int | None = None
         self._resume_checked = False
-        self._resumed_from: Path | None = None
+        self.resumed_from: Path | None = None
         self._lock = lock if lock is not None else RunDirLock(self.run_dir)
 
     # ------------------------------------------------------------------ state
-    def _reset_iteration_accumulators(self) -> None:
-        self.it_loss_sum = torch.zeros((), device=self.agent.device)
-        self.it_mean_q_sum = torch.zeros((), device=self.agent.device)
-        self.it_updates = 0
-        self.it_train_returns: list[float] = []
-        self.it_train_time_s = 0.0
-        self.it_train_agent_steps = 0
-
     def state_dict(self) -> dict[str, Any]:
         return _to_cpu({
-            "format": 1,
+            "format": CHECKPOINT_FORMAT,
             "counters": {"agent_steps": self.agent_steps, "iteration": self.iteration,
                          "phase": self.phase, "updates": self.agent.num_updates,
                          "wall_time_s": self.wall_time_s},
-            "iteration_accumulators": {
-                "loss_sum": self.it_loss_sum, "mean_q_sum": self.it_mean_q_sum,
-                "updates": self.it_updates, "train_returns": list(self.it_train_returns),
-                "train_time_s": self.it_train_time_s,
-                "train_agent_steps": self.it_train_agent_steps,
-            },
+            "iteration_accumulators": self.stats.state_dict(),
             "agent": self.agent.state_dict(),
             "replay": self.replay.state_dict() if self.cfg.checkpoint_replay else None,
-            "actor": self.actor.get_state(),
+            "actor": {"num_envs": len(self.actors),
+                      "actors": [actor.get_state() for actor in self.actors]},
+            "learner": self.learner.get_state(),
             "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
                     "torch": torch.get_rng_state(), "action": self.action_rng.bit_generator.state},
             "config": OmegaConf.to_container(self.cfg, resolve=True),
@@ -234,17 +221,22 @@ class Runner:
         self.iteration = counters["iteration"]
         self.phase = counters["phase"]
         self.wall_time_s = counters["wall_time_s"]
-        acc = state["iteration_accumulators"]
-        self.it_loss_sum = acc["loss_sum"].to(self.agent.device)
-        self.it_mean_q_sum = acc["mean_q_sum"].to(self.agent.device)
-        self.it_updates = acc["updates"]
-        self.it_train_returns = list(acc["train_returns"])
-        self.it_train_time_s = acc["train_time_s"]
-        self.it_train_agent_steps = acc["train_agent_steps"]
+        self.stats = IterationStats.from_state_dict(self.iteration,
+                                                    state["iteration_accumulators"],
+                                                    self.agent.device)
         self.agent.load_state_dict(state["agent"])
         if state["replay"] is not None:
             self.replay.load_state_dict(state["replay"], copy=False)  # fresh arrays from disk
-        self.actor.set_state(state["actor"])
+        actor_states, learner_state = _actor_and_learner_states(state)
+        if len(actor_states) != len(self.actors):
+            raise ValueError(
+                f"the checkpoint holds {len(actor_states)} games in progress but "
+                f"env.num_envs={len(self.actors)}: resume with env.num_envs="
+                f"{len(actor_states)} (the value the run was started with)"
+            )
+        for actor, actor_state in zip(self.actors, actor_states, strict=True):
+            actor.set_state(actor_state)
+        self.learner.set_state(learner_state)
         rng = state["rng"]
         random.setstate(rng["python"])
         np.random.set_state(rng["numpy"])
@@ -252,27 +244,23 @@ class Runner:
         self.action_rng.bit_generator.state = rng["action"]
 
     def _checkpoint(self) -> Path:
-        self._check_finite()
+        self.stats.check_finite(self.agent_steps)
         return save_checkpoint(self.run_dir, self.state_dict(), self.agent_steps,
                                keep=self.cfg.checkpoint_keep)
 
-    def _check_finite(self) -> None:
-        if not bool(torch.isfinite(self.it_loss_sum)):
-            raise NonFiniteLossError(
-                f"the loss became non-finite before agent step {self.agent_steps} "
-                f"(iteration {self.iteration}); stopped without writing a checkpoint, so the last "
-                "good one is untouched. Lower optim.lr, or set optim.max_grad_norm=10, and resume."
-            )
-
     # ---------------------------------------------------------------- signals
-    def _on_signal(self, signum, _frame) -> None:
-        self._stop_signal = signum
+    def request_stop(self, signum: int, _frame=None) -> None:
+        """Stop at the next agent step, checkpoint and exit (the signal handler)."""
+        self.stop_signal = signum
+
+    def _stop_requested(self) -> bool:
+        return self.stop_signal is not None
 
     def _install_signal_handlers(self) -> dict:
         previous = {}
         for sig in HANDLED_SIGNALS:
             try:
-                previous[sig] = signal.signal(sig, self._on_signal)
+                previous[sig] = signal.signal(sig, self.request_stop)
             except ValueError:  # not the main thread (e.g. some launchers): leave them
                 pass
         return previous
@@ -280,51 +268,31 @@ class Runner:
     # ----------------------------------------------------------------- phases
     def _train_phase(self, sinks, progress) -> bool:
         """Train to the end of this iteration; returns False if a signal stopped it."""
-        cfg = self.cfg
-        end = min((self.iteration + 1) * cfg.train_agent_steps_per_iteration,
+        end = min((self.iteration + 1) * self.cfg.train_agent_steps_per_iteration,
                   self.total_agent_steps)
-        from dqn_atari.vector_actor import VectorActor
 
-        if isinstance(self.actor, VectorActor):  # env.num_envs > 1 or agent.overlap
-            from dqn_atari.train_loop import train_phase_batched
+        def log_game(game: GameResult, agent_step: int, epsilon: float) -> None:
+            self.last_raw_return = game.raw_return
+            self._log_game(sinks, "train", game, epsilon, agent_step)
 
-            return train_phase_batched(self, sinks, progress, end)
-        starts = cfg.agent.learning_starts_agent_steps
-        batch_size = cfg.agent.batch_size
+        def show_progress(agent_step: int, epsilon: float) -> None:
+            progress.update(agent_step - progress.n)
+            progress.set_postfix(frames=agent_step * self.repeat,
+                                 last_return=self.last_raw_return,
+                                 epsilon=round(epsilon, 3), refresh=False)
+
         t0 = time.perf_counter()
-        steps_at_t0 = self.agent_steps
         try:
-            while self.agent_steps < end:
-                if self._stop_signal is not None:
-                    return False
-                epsilon = self.epsilon(self.agent_steps)
-                action = self.agent.act(self.actor.state, epsilon, self.action_rng)
-                game = self.actor.step(action)
-                self.agent_steps += 1
-                if game is not None:
-                    self._log_game(sinks, "train", game, epsilon)
-                    self.it_train_returns.append(game.raw_return)
-                    self.last_raw_return = game.raw_return
-                if self.agent_steps >= starts and self.update_due(self.agent_steps):
-                    metrics = self.agent.update(self.replay.sample(batch_size))
-                    self.it_loss_sum += metrics["loss"]
-                    self.it_mean_q_sum += metrics["mean_q"]
-                    self.it_updates += 1
-                if self.target_due(self.agent_steps):
-                    self.agent.sync_target()
-                if self.agent_steps % FINITE_CHECK_PERIOD_AGENT_STEPS == 0 and self.it_updates:
-                    self._check_finite()
-                if progress is not None and self.agent_steps % PROGRESS_PERIOD_AGENT_STEPS == 0:
-                    progress.update(self.agent_steps - progress.n)
-                    progress.set_postfix(frames=self.agent_steps * self.repeat,
-                                         last_return=self.last_raw_return,
-                                         epsilon=round(epsilon, 3), refresh=False)
+            self.agent_steps = train_phase(
+                self.actors, self.learner, self.replay, self.schedule, self.action_rng,
+                self.stats, agent_steps=self.agent_steps, end_agent_steps=end,
+                log_game=log_game, stop_requested=self._stop_requested,
+                show_progress=show_progress if progress is not None else None,
+                on_event=self.on_loop_event,
+            )
         finally:
-            elapsed = time.perf_counter() - t0
-            self.it_train_time_s += elapsed
-            self.wall_time_s += elapsed
-            self.it_train_agent_steps += self.agent_steps - steps_at_t0
-        return True
+            self.wall_time_s += time.perf_counter() - t0
+        return self.agent_steps >= end
 
     def _eval_phase(self, sinks) -> list[float] | None:
         """Whole games at epsilon_eval until the budget is reached; None if stopped by a signal."""
@@ -332,31 +300,25 @@ class Runner:
         if budget <= 0:
             return []
         t0 = time.perf_counter()
-        eval_seed = _derived_seed(self.cfg.seed, 2, self.iteration)
-        env = make_env(self.cfg.env, seed=eval_seed, mode="eval_phase")
-        actor = Actor(env, stack_frames=self.cfg.env.stack_frames,
-                      frame_size=self.cfg.env.frame_size,
-                      terminal_on_life_loss=self.cfg.env.terminal_on_life_loss,
-                      clip_rewards=self.cfg.env.clip_rewards)
-        rng = np.random.default_rng([self.cfg.seed, 3, self.iteration])
+        env = make_env(self.cfg.env, seed=seeds.eval_phase_env_seed(self.cfg.seed, self.iteration),
+                       mode="eval_phase")
+        actor = make_actor(env, self.cfg.env)
+        rng = seeds.eval_phase_action_rng(self.cfg.seed, self.iteration)
         epsilon = self.cfg.agent.epsilon_eval
-        returns: list[float] = []
-        steps = 0
-        while steps < budget or actor.length_agent_steps > 0:
-            if self._stop_signal is not None:
-                return None
-            game = actor.step(self.agent.act(actor.state, epsilon, rng))
-            steps += 1
-            if game is not None:
-                returns.append(game.raw_return)
-                self._log_game(sinks, "eval", game, epsilon)
-        self.wall_time_s += time.perf_counter() - t0
+        returns = eval_phase(
+            actor, lambda state: self.agent.act(state, epsilon, rng),
+            min_agent_steps=budget, stop_requested=self._stop_requested,
+            log_game=lambda game: self._log_game(sinks, "eval", game, epsilon, self.agent_steps),
+        )
+        if returns is not None:
+            self.wall_time_s += time.perf_counter() - t0
         return returns
 
-    def _log_game(self, sinks, phase: str, game: GameResult, epsilon: float) -> None:
+    def _log_game(self, sinks, phase: str, game: GameResult, epsilon: float,
+                  agent_step: int) -> None:
         row = {
             "phase": phase, "iteration": self.iteration,
-            "frames": self.agent_steps * self.repeat, "agent_steps": self.agent_steps,
+            "frames": agent_step * self.repeat, "agent_steps": agent_step,
             "raw_return": game.raw_return, "clipped_return": game.clipped_return,
             "length_agent_steps": game.length_agent_steps, "length_frames": game.length_frames,
             "epsilon": epsilon, "wall_time_s": round(self.wall_time_s, 3),
@@ -369,22 +331,23 @@ class Runner:
         })
 
     def _end_iteration(self, sinks, eval_returns: list[float]) -> dict[str, Any]:
-        self._check_finite()
-        updates = max(self.it_updates, 1)
+        stats = self.stats
+        stats.check_finite(self.agent_steps)
+        updates = max(stats.updates, 1)
         row = {
             "iteration": self.iteration,
             "frames": self.agent_steps * self.repeat,
             "agent_steps": self.agent_steps,
             "updates": self.agent.num_updates,
-            "loss": float(self.it_loss_sum) / updates if self.it_updates else float("nan"),
-            "mean_q": float(self.it_mean_q_sum) / updates if self.it_updates else float("nan"),
-            "train_episodes": len(self.it_train_returns),
-            "train_raw_return_mean": float(np.mean(self.it_train_returns))
-            if self.it_train_returns else float("nan"),
+            "loss": float(stats.loss_sum) / updates if stats.updates else float("nan"),
+            "mean_q": float(stats.mean_q_sum) / updates if stats.updates else float("nan"),
+            "train_episodes": len(stats.train_returns),
+            "train_raw_return_mean": float(np.mean(stats.train_returns))
+            if stats.train_returns else float("nan"),
             "eval_raw_return_mean": float(np.mean(eval_returns)) if eval_returns else float("nan"),
             "eval_raw_return_std": float(np.std(eval_returns)) if eval_returns else float("nan"),
             "eval_episodes": len(eval_returns),
-            "train_agent_steps_per_s": self.it_train_agent_steps / max(self.it_train_time_s, 1e-9),
+            "train_agent_steps_per_s": stats.train_agent_steps / max(stats.train_time_s, 1e-9),
             "wall_time_s": round(self.wall_time_s, 3),
         }
         sinks["iterations"].write(row)
@@ -402,7 +365,7 @@ class Runner:
         })
         self.iteration += 1
         self.phase = "train"
-        self._reset_iteration_accumulators()
+        self.stats = IterationStats.empty(self.iteration, self.agent.device)
         return row
 
     # -------------------------------------------------------------------- run
@@ -427,7 +390,7 @@ class Runner:
         temporary files of checkpoint writers that died.
         """
         if self._resume_checked:
-            return self._resumed_from
+            return self.resumed_from
         self._lock.acquire()
         self._resume_checked = True
         for stale in remove_stale_temp_files(self.run_dir):
@@ -451,7 +414,7 @@ class Runner:
                 "replay; start a new run_dir, or re-run with checkpoint_replay=true from scratch"
             )
         self.load_state_dict(state)
-        self._resumed_from = path
+        self.resumed_from = path
         return path
 
     def run(self) -> dict[str, Any]:
@@ -492,6 +455,7 @@ class Runner:
             if status == "interrupted":
                 self._checkpoint()
         finally:
+            self.learner.close()
             for sig, handler in previous_handlers.items():
                 signal.signal(sig, handler)
             if progress is not None:
@@ -505,7 +469,7 @@ class Runner:
                           f"{type(error).__name__}: {error}", flush=True)
         summary = {
             "status": status,
-            "signal": signal.Signals(self._stop_signal).name if self._stop_signal else None,
+            "signal": signal.Signals(self.stop_signal).name if self.stop_signal else None,
             "agent_steps": self.agent_steps,
             "frames": self.agent_steps * self.repeat,
             "updates": self.agent.num_updates,

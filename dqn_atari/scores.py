@@ -21,21 +21,17 @@ gym ids (``ALE/BankHeist-v5``, ``BankHeistNoFrameskip-v4``) and Dopamine's names
 from __future__ import annotations
 
 import csv
-import difflib
-import re
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import numpy as np
 
+from dqn_atari.envs.games import UnknownGameError, match_game
+
 TABLE2_FILE = "nature_dqn_2015_table2.csv"
 ATARI57_FILE = "atari57_random_human.csv"
 HUMAN_CONDITIONS = ("at5", "at30")
-
-
-class UnknownGameError(ValueError):
-    """A game name that is not one of the reference tables' games."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +96,6 @@ _ATARI57 = _load_atari57()
 
 NATURE_49_GAMES: tuple[str, ...] = tuple(sorted(_TABLE2))
 ATARI_57_GAMES: tuple[str, ...] = tuple(sorted(_ATARI57))
-_BY_SQUASHED = {g.replace("_", ""): g for g in ATARI_57_GAMES}
 
 
 def game_names(which: str = "nature49") -> tuple[str, ...]:
@@ -117,20 +112,8 @@ def canonical_game(name: str) -> str:
 
     Raises UnknownGameError, listing close matches, for a name that is not an Atari-57 game.
     """
-    key = name.strip()
-    key = re.sub(r"^ALE/", "", key)
-    key = re.sub(r"(NoFrameskip)?-v\d+$", "", key)
-    key = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", key).lower().replace("-", "_")
-    if key in _ATARI57:
-        return key
-    squashed = key.replace("_", "")
-    if squashed in _BY_SQUASHED:
-        return _BY_SQUASHED[squashed]
-    close = difflib.get_close_matches(key, ATARI_57_GAMES, n=5, cutoff=0.6)
-    hint = f"; close matches: {', '.join(close)}" if close else ""
-    raise UnknownGameError(
-        f"unknown Atari game {name!r}{hint} (known: the 57 games of game_names('atari57'))"
-    )
+    return match_game(name, ATARI_57_GAMES,
+                      "The score tables know the 57 Atari games of game_names('atari57').")
 
 
 def is_known_game(name: str) -> bool:

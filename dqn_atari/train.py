@@ -29,13 +29,14 @@ from dqn_atari.checkpoint import CheckpointNotFoundError, CheckpointUnreadableEr
 from dqn_atari.cli import CONF_DIR, OverrideError, check_overrides
 from dqn_atari.config import register_configs
 from dqn_atari.envs import UnknownGameError
+from dqn_atari.loop import NonFiniteLossError
 from dqn_atari.resume_config import (
     ConfigChangedError,
     config_for_resume,
     explicit_override_keys,
 )
 from dqn_atari.run_lock import RunDirBusyError, RunDirLock
-from dqn_atari.runner import ConfigError, NonFiniteLossError, Runner, validate_config
+from dqn_atari.runner import ConfigError, Runner, validate_config
 
 register_configs()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dqn_atari.catch import ACTION_MEANINGS, CatchEnv
 from dqn_atari.envs import StepResult
+from dqn_atari.envs.catch import ACTION_MEANINGS, CatchEnv
 
 NOOP, LEFT, RIGHT = 0, 1, 2
 

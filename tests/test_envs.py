@@ -10,17 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dqn_atari.actor import FrameStacker
 from dqn_atari.config import EnvConfig
 from dqn_atari.envs import (
-    FrameStacker,
+    CatchEnv,
+    Env,
     NatureAtariEnv,
     UnknownGameError,
     make_env,
     max_episode_frames,
-    normalise_game_name,
-    preprocess_frame,
     resolve_game,
 )
+from dqn_atari.envs.atari import preprocess_frame
+from dqn_atari.envs.games import normalise_game_name
 
 GOLDEN_PATH = Path(__file__).parent / "data" / "golden_preprocessing.json"
 GOLDEN_GAMES = ("pong", "breakout")
@@ -198,6 +200,32 @@ def test_unknown_game_lists_close_matches():
         resolve_game("breakot")
     assert normalise_game_name("ALE/MsPacman-v5") == "ms_pacman"
     assert resolve_game("SpaceInvaders") == "space_invaders"
+    assert resolve_game("mspacman") == "ms_pacman"  # Dopamine's spelling
+
+
+def test_one_game_resolver_and_one_error_for_envs_and_score_tables():
+    from dqn_atari import scores
+
+    assert scores.UnknownGameError is UnknownGameError
+    for spelling in ("BankHeist", "ALE/BankHeist-v5", "BankHeistNoFrameskip-v4", "bankheist"):
+        assert resolve_game(spelling) == scores.canonical_game(spelling) == "bank_heist"
+    with pytest.raises(UnknownGameError, match="close matches: breakout"):
+        scores.canonical_game("breakot")
+
+
+@pytest.mark.parametrize("build", [lambda: NatureAtariEnv("pong", seed=0, noop_max_frames=0),
+                                   lambda: CatchEnv(seed=0)], ids=["atari", "catch"])
+def test_both_environments_implement_the_env_protocol(build):
+    env = build()
+    assert isinstance(env, Env)
+    frame = env.reset()
+    assert frame.shape == (84, 84) and frame.dtype == np.uint8
+    state = env.get_state()
+    first = env.step(0)
+    env.set_state(state)
+    again = env.step(0)
+    np.testing.assert_array_equal(first.frame, again.frame)
+    assert env.episode_frames == 4
 
 
 def test_state_round_trip_continues_identically():

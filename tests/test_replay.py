@@ -1,4 +1,4 @@
-"""Tests of FrameReplay against a naive replay that stores full (s, a, r, s', terminal) stacks.
+"""Tests of UniformReplay against a naive replay that stores full (s, a, r, s', terminal) stacks.
 
 The reference builds its stacks the way an agent sees them (a deque, zero-filled at each
 learning-episode start) and knows each transition by its global write number, so every
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from dqn_atari.memory import InsufficientMemoryError
-from dqn_atari.replay import FrameReplay
+from dqn_atari.ram import InsufficientMemoryError
+from dqn_atari.replay import UniformReplay
 
 STACK = 4  # frames per agent state
 SHAPE = (84, 84)
@@ -118,7 +118,7 @@ class ReferenceReplay:
         return sum(self.records[g] is not None for g in range(lo, self.total - 1))
 
 
-def apply_event(replay: FrameReplay, event: tuple) -> None:
+def apply_event(replay: UniformReplay, event: tuple) -> None:
     """Feed one ``random_stream`` event to a replay."""
     if event[0] == "add":
         _, frame, action, reward, terminal, episode_start = event
@@ -151,7 +151,7 @@ def check_batch(batch, ref: ReferenceReplay, capacity: int) -> None:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_samples_match_reference_stacks(seed: int) -> None:
     capacity = 50  # slots: wraps ~20 times over the stream
-    replay = FrameReplay(capacity, seed=seed)
+    replay = UniformReplay(capacity, seed=seed)
     ref = ReferenceReplay(capacity)
     for n, event in enumerate(random_stream(seed, 1_000)):
         apply_event(replay, event)
@@ -166,7 +166,7 @@ def test_samples_match_reference_stacks(seed: int) -> None:
 
 def test_zero_fill_inside_short_episodes() -> None:
     """Hand-built: life loss after 2 steps; the next stack holds only the new episode."""
-    replay = FrameReplay(20)
+    replay = UniformReplay(20)
     frames = [np.full(SHAPE, v, np.uint8) for v in range(1, 8)]
     replay.add(frames[0], 1, 0.0, False, True)
     replay.add(frames[1], 2, 1.0, True, False)  # life lost
@@ -202,7 +202,7 @@ def test_zero_fill_inside_short_episodes() -> None:
 def test_nothing_before_the_first_slot_enters_a_stack() -> None:
     """A replay started mid-episode (episode_start=False), full but not yet wrapped."""
     capacity = 10
-    replay = FrameReplay(capacity)
+    replay = UniformReplay(capacity)
     for step in range(capacity):
         replay.add(np.full(SHAPE, step + 1, np.uint8), 0, 0.0, False, False)
     assert set(replay.valid_indices().tolist()) == set(range(capacity - 1))
@@ -218,7 +218,7 @@ def test_nothing_before_the_first_slot_enters_a_stack() -> None:
 
 def test_sampling_is_uniform_over_valid_indices() -> None:
     capacity = 60
-    replay = FrameReplay(capacity, seed=123)
+    replay = UniformReplay(capacity, seed=123)
     for event in random_stream(7, 217):  # wrapped, head mid-buffer
         apply_event(replay, event)
     valid = replay.valid_indices()
@@ -235,7 +235,7 @@ def test_sampling_is_uniform_over_valid_indices() -> None:
 
 def test_invalid_range_around_write_head() -> None:
     capacity = 30
-    replay = FrameReplay(capacity)
+    replay = UniformReplay(capacity)
     for step in range(100):  # one long episode, wrapped; head at slot 100 % 30 = 10
         replay.add(make_frame(step, np.random.default_rng(step)), 0, 0.0, False, step == 0)
     valid = set(replay.valid_indices().tolist())
@@ -245,7 +245,7 @@ def test_invalid_range_around_write_head() -> None:
 
 
 def test_sample_errors_are_actionable() -> None:
-    replay = FrameReplay(100)
+    replay = UniformReplay(100)
     with pytest.raises(ValueError, match="empty"):
         replay.sample(1)
     rng = np.random.default_rng(0)
@@ -261,7 +261,7 @@ def test_sample_errors_are_actionable() -> None:
 
 
 def test_add_contract_is_enforced() -> None:
-    replay = FrameReplay(10)
+    replay = UniformReplay(10)
     frame = np.zeros(SHAPE, np.uint8)
     with pytest.raises(ValueError, match="add_final"):
         replay.add_final(frame)
@@ -274,7 +274,7 @@ def test_add_contract_is_enforced() -> None:
 
 def test_bytes_per_transition_at_one_million() -> None:
     capacity = 1_000_000
-    replay = FrameReplay(capacity, check_memory=False)  # np.zeros is lazy: nothing committed
+    replay = UniformReplay(capacity, check_memory=False)  # np.zeros is lazy: nothing committed
     per_transition = replay.nbytes / capacity
     assert per_transition == 84 * 84 + 1 + 4 + 1  # frame + action + reward + flags = 7,062 B
     assert per_transition <= 7_100
@@ -282,13 +282,13 @@ def test_bytes_per_transition_at_one_million() -> None:
 
 def test_memory_check_refuses_what_cannot_fit() -> None:
     with pytest.raises(InsufficientMemoryError) as info:
-        FrameReplay(10**9)  # 7 TB
+        UniformReplay(10**9)  # 7 TB
     message = str(info.value)
     assert isinstance(info.value, MemoryError)
     assert "replay.capacity" in message and "GB" in message and "replay.compress" in message
 
 
-def _stream_into(replay: FrameReplay, events: list[tuple]) -> None:
+def _stream_into(replay: UniformReplay, events: list[tuple]) -> None:
     for event in events:
         apply_event(replay, event)
 
@@ -302,17 +302,18 @@ def _assert_same_batch(a, b) -> None:
 @pytest.mark.parametrize("copy_arrays", [True, False])
 def test_state_dict_round_trip_is_exact(copy_arrays: bool) -> None:
     events = random_stream(3, 400)
-    original = FrameReplay(50, seed=5)
+    original = UniformReplay(50, seed=5)
     _stream_into(original, events[:300])
     original.sample(8)  # advance the sampling generator
     state = pickle.loads(pickle.dumps(original.state_dict()))  # as if saved to disk
-    restored = FrameReplay(50, seed=999)
+    restored = UniformReplay(50, seed=999)
     restored.load_state_dict(state, copy=copy_arrays)
-    for key, value in original.state_dict().items():
+    assert original.state_dict()["rng_state"] == restored.state_dict()["rng_state"]
+    for key, value in original.head(0).state_dict().items():
         if isinstance(value, np.ndarray):
-            np.testing.assert_array_equal(value, restored.state_dict()[key])
+            np.testing.assert_array_equal(value, restored.head(0).state_dict()[key])
         else:
-            assert value == restored.state_dict()[key], key
+            assert value == restored.head(0).state_dict()[key], key
     assert len(restored) == len(original) and restored.num_added == original.num_added
     for _ in range(5):
         _assert_same_batch(original.sample(16), restored.sample(16))
@@ -324,11 +325,11 @@ def test_state_dict_round_trip_is_exact(copy_arrays: bool) -> None:
 
 def test_state_dict_copy_is_independent() -> None:
     events = random_stream(4, 120)
-    original = FrameReplay(50)
+    original = UniformReplay(50)
     _stream_into(original, events[:100])
-    restored = FrameReplay(50)
+    restored = UniformReplay(50)
     restored.load_state_dict(copy.deepcopy(original.state_dict()))
     apply_event(original, events[100])
     assert restored.num_slots_written == 100 and original.num_slots_written == 101
     with pytest.raises(ValueError, match="does not match"):
-        FrameReplay(60).load_state_dict(original.state_dict())
+        UniformReplay(60).load_state_dict(original.state_dict())

@@ -42,9 +42,9 @@ def test_every_preset_composes_and_instantiates(experiment):
     assert agent.act(np.zeros((4, 84, 84), np.uint8), 0.0, np.random.default_rng(0)) in range(
         env.num_actions
     )
-    from dqn_atari.runner import _make_replay
+    from dqn_atari.replay import make_replay
 
-    assert _make_replay(cfg, seed=0).capacity == 100_000
+    assert make_replay(cfg, seed=0).capacity == 100_000
 
 
 def test_nature_preset_is_the_paper_setting():

@@ -24,7 +24,6 @@ from conftest import compose
 from dqn_atari.envs import NatureAtariEnv
 from dqn_atari.runner import Runner
 from dqn_atari.schedules import training_epsilon
-from dqn_atari.vector_actor import VectorActor
 
 SMOKE = ["experiment=smoke", "logger.wandb_mode=disabled", "eval_agent_steps_per_iteration=0",
          "torch_threads=1"]
@@ -39,20 +38,17 @@ def _comparable(rows, drop=("wall_time_s", "train_agent_steps_per_s")):
     return [{k: v for k, v in r.items() if k not in drop} for r in rows]
 
 
-def _run(run_dir: Path, *overrides: str, wrap_single: bool = False, stop_at: int | None = None):
-    """A smoke run in this process; returns (runner, summary, hook events)."""
+def _run(run_dir: Path, *overrides: str, stop_at: int | None = None):
+    """A smoke run in this process; returns (runner, summary, loop events)."""
     runner = Runner(compose([*SMOKE, f"run_dir={run_dir}", *overrides]))
-    if wrap_single:  # the batched loop with the single actor (no overlap)
-        assert not isinstance(runner.actor, VectorActor)
-        runner.actor = VectorActor([runner.actor])
     events: list[tuple[str, int, int]] = []
 
     def hook(event: str, step: int, updates: int) -> None:
         events.append((event, step, updates))
         if stop_at is not None and step >= stop_at:
-            runner._stop_signal = signal.SIGTERM  # as the signal handler does
+            runner.request_stop(signal.SIGTERM)  # as the signal handler does
 
-    runner.loop_hook = hook
+    runner.on_loop_event = hook
     summary = runner.run()
     return runner, summary, events
 
@@ -128,16 +124,6 @@ def test_ale_vector_env_noops_are_one_short_of_noop_max():
 # ------------------------------------------------------------------ the batched loop
 
 
-def test_batched_loop_with_one_actor_equals_the_single_actor_loop(tmp_path):
-    _, straight, _ = _run(tmp_path / "single")
-    _, batched, events = _run(tmp_path / "batched", wrap_single=True)
-    assert straight == {**batched, "wall_time_s": straight["wall_time_s"]}
-    for name in ("episodes.csv", "iterations.csv"):
-        assert _comparable(_rows(tmp_path / "single" / "metrics" / name)) == _comparable(
-            _rows(tmp_path / "batched" / "metrics" / name))
-    assert events == _expected_events(compose(SMOKE), 600)
-
-
 @pytest.mark.parametrize("num_envs,overlap", [(1, True), (3, False), (4, False), (4, True)])
 def test_same_updates_and_target_copies_at_the_same_agent_steps(tmp_path, num_envs, overlap):
     _, reference, _ = _run(tmp_path / "single")
@@ -151,9 +137,9 @@ def test_same_updates_and_target_copies_at_the_same_agent_steps(tmp_path, num_en
     for a, b in zip(single_rows, vector_rows, strict=True):
         assert (a["agent_steps"], a["updates"]) == (b["agent_steps"], b["updates"])
     if num_envs > 1:
-        assert len(runner.replay.streams) == num_envs
+        assert len(runner.replay.heads) == num_envs
         assert runner.replay.num_added == 600
-        added = [s.num_added for s in runner.replay.streams]
+        added = [h.num_added for h in runner.replay.heads]
         per_phase = [len(range(k, 200, num_envs)) for k in range(num_envs)]  # partial last round
         assert added == [3 * c for c in per_phase]
 
@@ -178,7 +164,7 @@ def test_epsilon_follows_the_schedule_in_total_agent_steps(tmp_path, overlap):
 def test_overlap_is_bit_identical_to_sequential_with_random_actions(tmp_path, num_envs):
     random_actions = ["agent.epsilon_start=1.0", "agent.epsilon_end=1.0",
                       f"env.num_envs={num_envs}"]
-    seq, _, seq_events = _run(tmp_path / "seq", *random_actions, wrap_single=num_envs == 1)
+    seq, _, seq_events = _run(tmp_path / "seq", *random_actions)
     ovl, _, ovl_events = _run(tmp_path / "ovl", *random_actions, "agent.overlap=true")
     assert seq_events == ovl_events
     for name in ("episodes.csv", "iterations.csv"):
@@ -194,7 +180,7 @@ def test_vector_overlap_run_stopped_and_resumed_equals_the_straight_run(tmp_path
     _, stopped, _ = _run(tmp_path / "resumed", *overrides, stop_at=300)  # mid iteration 2
     assert stopped["status"] == "interrupted" and 300 <= stopped["agent_steps"] < 400
     resumed, final, _ = _run(tmp_path / "resumed", *overrides)
-    assert resumed._resumed_from is not None
+    assert resumed.resumed_from is not None
     for key in ("status", "agent_steps", "frames", "updates", "iteration"):
         assert final[key] == expected[key], key
     for name in ("episodes.csv", "iterations.csv"):
@@ -215,12 +201,11 @@ def test_overlapped_update_acts_with_the_parameters_it_starts_from():
     """``submit`` copies the parameters the new update starts from; the update then proceeds."""
     from dqn_atari.agent import DQNAgent
     from dqn_atari.config import AgentConfig, OptimConfig
-    from dqn_atari.overlap import OverlappedLearner
+    from dqn_atari.learner import ThreadedLearner
     from dqn_atari.replay import ReplayBatch
 
     agent = DQNAgent(6, AgentConfig(device="cpu"), OptimConfig(lr=1e-2), seed=0)
-    vector = VectorActor([object()], agent.online, overlap=True)
-    learner = OverlappedLearner(agent, vector.refresh_policy, threads=1)
+    learner = ThreadedLearner(agent, threads=1)
     rng = np.random.default_rng(0)
 
     def batch():
@@ -231,17 +216,17 @@ def test_overlapped_update_acts_with_the_parameters_it_starts_from():
     try:
         for i in range(3):
             before = [p.detach().clone() for p in agent.online.parameters()]
-            assert learner.submit(batch(), tag=i) is None  # nothing was in flight
-            for p, q in zip(vector.policy.parameters(), before, strict=True):
+            assert learner.submit(batch(), tag=i) == []  # nothing was in flight
+            for p, q in zip(learner.acting_network.parameters(), before, strict=True):
                 assert torch.equal(p, q)
-            assert learner.wait()[0] == i and agent.num_updates == i + 1
+            assert learner.finish()[0][0] == i and agent.num_updates == i + 1
             assert any(not torch.equal(p, q) for p, q in
                        zip(agent.online.parameters(), before, strict=True))
         learner.submit(batch(), tag="a")
         done = learner.submit(batch(), tag="b")  # waits for "a" first
-        assert done[0] == "a" and agent.num_updates == 4 and learner.in_flight
+        assert done[0][0] == "a" and agent.num_updates == 4 and learner.in_flight
     finally:
-        assert learner.close()[0] == "b"
+        assert learner.close()[0][0] == "b"
     assert agent.num_updates == 5
     assert not agent.optimizer._optimizer_step_pre_hooks  # the hook is removed
 

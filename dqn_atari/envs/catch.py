@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from dqn_atari.envs import StepResult
+from dqn_atari.envs.base import StepResult
 
 # Action 0 is NOOP, as in the ALE's minimal action sets.
 ACTION_MEANINGS: tuple[str, ...] = ("NOOP", "LEFT", "RIGHT")

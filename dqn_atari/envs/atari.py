@@ -1,6 +1,6 @@
-"""Atari environments with the Nature DQN preprocessing (Mnih et al. 2015).
+"""Atari games with the Nature DQN preprocessing (Mnih et al. 2015).
 
-``make_env(env_cfg, seed, mode)`` builds one game on ale-py's ``ALEInterface``
+``NatureAtariEnv`` (built by ``envs.make_env``) plays one game on ale-py's ``ALEInterface``
 with every ALE setting written out (never an id's defaults):
 
 * ALE frame skip 1; *our* action repeat of 4 frames, reward summed over them;
@@ -17,23 +17,20 @@ with every ALE setting written out (never an id's defaults):
 * the minimal action set; ``repeat_action_probability`` 0, or 0.25 with
   ``env.sticky_actions=true`` (Machado et al. 2018).
 
-The 4-frame agent state is built by ``FrameStacker``; a new learning episode
-starts from zeros (as Dopamine), so a stack never mixes two episodes.
+The 4-frame agent state is built by the actor (``actor.FrameStacker``).
 """
 
 from __future__ import annotations
 
-import difflib
-import re
-from typing import Any, NamedTuple
+from typing import Any
 
 import cv2
 import numpy as np
 
-from dqn_atari.config import EnvConfig
+from dqn_atari.envs.base import StepResult
+from dqn_atari.envs.games import resolve_game
 
 STICKY_ACTION_PROBABILITY = 0.25  # Machado et al. 2018
-TOY_GAMES = ("catch",)
 
 # env.resize_interpolation: how a 210x160 frame becomes 84x84.
 #   area          OpenCV INTER_AREA (gymnasium, ale-py and Dopamine): the default
@@ -44,69 +41,6 @@ TOY_GAMES = ("catch",)
 # with the two names to choose from (a run dir started with it resumes with "linear").
 RESIZE_INTERPOLATIONS = ("area", "linear", "pil_bilinear")
 _OPENCV_FLAGS = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR}
-
-
-class StepResult(NamedTuple):
-    """What one agent step returns (see docs/CONTRACTS.md)."""
-
-    frame: np.ndarray  # (84, 84) uint8 processed observation after the step
-    reward: float  # raw reward summed over the repeated frames (unclipped)
-    life_lost: bool  # a life was lost on this step
-    game_over: bool  # the game ended
-    truncated: bool  # the episode frame cap was reached
-
-
-class UnknownGameError(ValueError):
-    """Raised for a game name that ale-py does not ship."""
-
-
-def atari_game_ids() -> list[str]:
-    """The snake_case ROM ids that ale-py ships (``pong``, ``ms_pacman``, ...)."""
-    from ale_py import roms
-
-    return sorted(roms.get_all_rom_ids())
-
-
-def normalise_game_name(name: str) -> str:
-    """``Pong``, ``MsPacman``, ``ALE/MsPacman-v5`` and ``ms_pacman`` all become ``ms_pacman``."""
-    base = name.strip()
-    base = re.sub(r"^ALE/", "", base)
-    base = re.sub(r"(NoFrameskip)?-v\d+$", "", base)
-    base = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", base)
-    return base.lower().replace("-", "_")
-
-
-def resolve_game(name: str) -> str:
-    """Return the ale-py ROM id for ``name`` or raise with the closest names."""
-    game = normalise_game_name(name)
-    known = atari_game_ids()
-    if game in known or game in TOY_GAMES:
-        return game
-    close = difflib.get_close_matches(game, known + list(TOY_GAMES), n=5, cutoff=0.5)
-    hint = f" Closest ale-py ROM names: {', '.join(close)}." if close else ""
-    raise UnknownGameError(
-        f"Unknown game {name!r}.{hint} Set env.game to one of the {len(known)} names in "
-        "ale_py.roms.get_all_rom_ids() (snake_case, e.g. env.game=ms_pacman), or 'catch'."
-    )
-
-
-ENV_MODES = ("train", "eval_phase", "eval")
-
-
-def max_episode_frames(env_cfg: EnvConfig, mode: str) -> int:
-    """The episode cap in frames for ``mode``.
-
-    "train": training games; "eval_phase": the evaluation phase of each iteration
-    (108,000 frames in ``nature``, as DQN Zoo); "eval": the final Nature protocol of
-    ``evaluate`` (18,000 frames = 5 minutes).
-    """
-    if mode == "train":
-        return env_cfg.max_episode_frames_train
-    if mode == "eval_phase":
-        return env_cfg.max_episode_frames_eval_phase
-    if mode == "eval":
-        return env_cfg.max_episode_frames_eval
-    raise ValueError(f"mode must be one of {ENV_MODES}, got {mode!r}")
 
 
 def preprocess_frame(
@@ -276,49 +210,3 @@ class NatureAtariEnv:
         self._screens[...] = state["screens"]
         self._episode_frames = state["episode_frames"]
         self._lives = state["lives"]
-
-
-def make_env(env_cfg: EnvConfig, seed: int, mode: str = "train"):
-    """Build one environment of ``env_cfg.game`` for ``mode`` (one of ``ENV_MODES``)."""
-    cap = max_episode_frames(env_cfg, mode)
-    game = resolve_game(env_cfg.game)
-    if game == "catch":
-        from dqn_atari.catch import CatchEnv
-
-        return CatchEnv(
-            seed=seed,
-            frame_size=env_cfg.frame_size,
-            max_episode_frames=cap,
-            action_repeat_frames=env_cfg.action_repeat_frames,
-        )
-    return NatureAtariEnv(
-        game,
-        seed,
-        action_repeat_frames=env_cfg.action_repeat_frames,
-        max_pool_frames=env_cfg.max_pool_frames,
-        frame_size=env_cfg.frame_size,
-        resize_interpolation=env_cfg.resize_interpolation,
-        noop_max_frames=env_cfg.noop_max_frames,
-        max_episode_frames=cap,
-        sticky_actions=env_cfg.sticky_actions,
-        full_action_space=env_cfg.full_action_space,
-    )
-
-
-class FrameStacker:
-    """The agent state: the last ``stack_frames`` processed frames, zero-filled at episode start."""
-
-    def __init__(self, stack_frames: int = 4, frame_size: int = 84) -> None:
-        self.stack = np.zeros((stack_frames, frame_size, frame_size), dtype=np.uint8)
-
-    def reset(self, frame: np.ndarray) -> np.ndarray:
-        """Start a learning episode whose first frame is ``frame``."""
-        self.stack[:-1] = 0
-        self.stack[-1] = frame
-        return self.stack
-
-    def push(self, frame: np.ndarray) -> np.ndarray:
-        """Append ``frame`` (dropping the oldest); returns the stack (a view: copy to keep)."""
-        self.stack[:-1] = self.stack[1:]
-        self.stack[-1] = frame
-        return self.stack

@@ -1,4 +1,4 @@
-"""Tests of the available-memory reading (meminfo, cgroup v2 and v1) and ensure_fits."""
+"""Tests of dqn_atari.ram: the available-RAM reading (meminfo, cgroup v2 and v1) and ensure_fits."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dqn_atari import memory
-from dqn_atari.memory import (
+from dqn_atari import ram
+from dqn_atari.ram import (
     InsufficientMemoryError,
     available_bytes,
     cgroup_available_bytes,
@@ -91,5 +91,5 @@ def test_reserve_counts_against_available() -> None:
 
 
 def test_unknown_availability_passes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(memory, "available_bytes", lambda: None)
+    monkeypatch.setattr(ram, "available_bytes", lambda: None)
     ensure_fits(10**15, "thing", "fix")

@@ -1,4 +1,4 @@
-"""MultiStreamReplay (one stream per parallel actor) against naive full-stack references.
+"""UniformReplay with N write heads (one per parallel actor) against naive full-stack references.
 
 Each stream gets its own random event stream (life losses, game overs, truncations,
 episodes shorter than the stack) interleaved at random, wrapping small capacities many
@@ -14,18 +14,16 @@ import numpy as np
 import pytest
 from test_replay import ReferenceReplay, apply_event, check_batch, random_stream
 
-from dqn_atari.replay import FrameReplay, ReplayBatch
-from dqn_atari.replay_compressed import CompressedFrameReplay
-from dqn_atari.replay_streams import MultiStreamReplay
+from dqn_atari.replay import ReplayBatch, UniformReplay
 
 
-def _feed(replay: MultiStreamReplay, refs, events_per_stream, order, upto=None):
+def _feed(replay: UniformReplay, refs, events_per_stream, order, upto=None):
     """Apply events in the interleaving ``order`` (stream numbers); yields after each."""
-    cursors = [0] * replay.num_streams
+    cursors = [0] * replay.num_heads
     for n, k in enumerate(order[:upto]):
         event = events_per_stream[k][cursors[k]]
         cursors[k] += 1
-        apply_event(replay.stream(k), event)
+        apply_event(replay.head(k), event)
         if refs is not None:
             refs[k].apply(event)
         yield n
@@ -37,18 +35,18 @@ def _interleaving(seed: int, counts: list[int]) -> list[int]:
     return order.tolist()
 
 
-def _split(batch: ReplayBatch, replay: MultiStreamReplay, k: int) -> ReplayBatch:
+def _split(batch: ReplayBatch, replay: UniformReplay, k: int) -> ReplayBatch:
     """The items of ``batch`` from stream ``k``, with stream-local slot indices."""
-    lo = int(replay._offsets[k])
-    sel = (batch.indices >= lo) & (batch.indices < lo + replay.stream(k).capacity)
+    lo = int(replay.offsets[k])
+    sel = (batch.indices >= lo) & (batch.indices < lo + replay.head(k).capacity)
     return ReplayBatch(batch.frames[sel], batch.actions[sel], batch.rewards[sel],
                        batch.terminals[sel], batch.indices[sel] - lo)
 
 
 @pytest.mark.parametrize("seed,num_streams,capacity", [(0, 3, 150), (1, 2, 101), (2, 4, 120)])
 def test_samples_match_reference_stacks(seed, num_streams, capacity):
-    replay = MultiStreamReplay(num_streams, capacity, seed=seed)
-    caps = [replay.stream(k).capacity for k in range(num_streams)]
+    replay = UniformReplay(capacity, num_heads=num_streams, seed=seed)
+    caps = [replay.head(k).capacity for k in range(num_streams)]
     assert sum(caps) == capacity and max(caps) - min(caps) <= 1
     refs = [ReferenceReplay(c) for c in caps]
     counts = [700 + 37 * k for k in range(num_streams)]  # streams of unequal length
@@ -59,7 +57,7 @@ def test_samples_match_reference_stacks(seed, num_streams, capacity):
             continue
         expected = set()
         for k, ref in enumerate(refs):
-            expected |= {int(replay._offsets[k]) + g % caps[k] for g in ref.valid_write_numbers()}
+            expected |= {int(replay.offsets[k]) + g % caps[k] for g in ref.valid_write_numbers()}
         assert set(replay.valid_indices().tolist()) == expected
         if expected:
             batch = replay.sample(min(24, len(replay)))
@@ -70,13 +68,13 @@ def test_samples_match_reference_stacks(seed, num_streams, capacity):
 
 def test_sampling_is_uniform_over_all_streams():
     """Streams with different numbers of valid transitions: every valid one equally likely."""
-    replay = MultiStreamReplay(3, 180, seed=11)
+    replay = UniformReplay(180, num_heads=3, seed=11)
     counts = [217, 24, 45]  # wrapped / a third filled / not wrapped
     events = [random_stream(20 + k, counts[k]) for k in range(3)]
     for _ in _feed(replay, None, events, _interleaving(5, counts)):
         pass
     valid = replay.valid_indices()
-    per_stream = [np.sum((valid >= o) & (valid < o + 60)) for o in replay._offsets]
+    per_stream = [np.sum((valid >= o) & (valid < o + 60)) for o in replay.offsets]
     assert min(per_stream) >= 10 and max(per_stream) > 2 * min(per_stream), per_stream
     draws = np.concatenate([replay.sample(50).indices for _ in range(2_000)])  # 100,000
     counts_drawn = np.bincount(draws, minlength=replay.capacity)
@@ -88,23 +86,49 @@ def test_sampling_is_uniform_over_all_streams():
     assert chi2 < dof + 8 * np.sqrt(2 * dof), (chi2, dof)
 
 
-def test_one_stream_holds_what_one_frame_replay_holds():
-    events = random_stream(9, 500)
-    single = FrameReplay(80, seed=0)
-    multi = MultiStreamReplay(1, 80, seed=0)
-    for event in events:
-        apply_event(single, event)
-        apply_event(multi.stream(0), event)
-    assert len(single) == len(multi)
-    np.testing.assert_array_equal(single.valid_indices(), multi.valid_indices())
+def _as_format_1(state: dict) -> dict:
+    """A replay state as checkpoints before replay/ wrote it (FrameReplay, CompressedFrameReplay,
+    MultiStreamReplay): the layout the runs started before this version resume from."""
+    kinds = {"array": "FrameReplay", "lz4": "CompressedFrameReplay"}
+
+    def stream(head: dict, rng_state) -> dict:
+        old = {k: v for k, v in head.items() if k != "frame_store"}
+        return {**old, "kind": kinds[head["frame_store"]], "rng_state": rng_state}
+
+    unused = np.random.default_rng(123).bit_generator.state  # the streams' unused samplers
+    if state["num_heads"] == 1:
+        return stream(state["heads"][0], state["rng_state"])
+    return {"kind": "MultiStreamReplay", "num_streams": state["num_heads"],
+            "capacity": state["capacity"], "rng_state": state["rng_state"],
+            "streams": [stream(h, unused) for h in state["heads"]]}
+
+
+@pytest.mark.parametrize("num_heads,frame_store", [(1, "array"), (1, "lz4"), (3, "array"),
+                                                   (2, "lz4")])
+def test_a_replay_of_a_format_1_checkpoint_resumes_exactly(num_heads, frame_store):
+    counts = [400 // num_heads + 9 * k for k in range(num_heads)]
+    events = [random_stream(70 + k, counts[k]) for k in range(num_heads)]
+    original = UniformReplay(120, num_heads=num_heads, seed=2, frame_store=frame_store)
+    for _ in _feed(original, None, events, _interleaving(1, counts)):
+        pass
+    state = pickle.loads(pickle.dumps(_as_format_1(original.state_dict())))
+    restored = UniformReplay(120, num_heads=num_heads, seed=77, frame_store=frame_store)
+    restored.load_state_dict(state)
+    assert len(restored) == len(original) and restored.num_added == original.num_added
+    for _ in range(5):
+        for x, y in zip(original.sample(16), restored.sample(16), strict=True):
+            np.testing.assert_array_equal(x, y)
+    other = "array" if frame_store == "lz4" else "lz4"
+    with pytest.raises(ValueError, match="replay.compress"):
+        UniformReplay(120, num_heads=num_heads, frame_store=other).load_state_dict(state)
 
 
 def test_compressed_streams_sample_exactly_what_plain_streams_sample():
     counts = [300, 260]
     events = [random_stream(40 + k, counts[k]) for k in range(2)]
     order = _interleaving(3, counts)
-    plain = MultiStreamReplay(2, 100, seed=4)
-    packed = MultiStreamReplay(2, 100, seed=4, stream_class=CompressedFrameReplay)
+    plain = UniformReplay(100, num_heads=2, seed=4)
+    packed = UniformReplay(100, num_heads=2, seed=4, frame_store="lz4")
     for _ in _feed(plain, None, events, order):
         pass
     for _ in _feed(packed, None, events, order):
@@ -119,26 +143,26 @@ def test_state_dict_round_trip_is_exact(copy_arrays):
     counts = [260, 240]
     events = [random_stream(60 + k, counts[k]) for k in range(2)]
     order = _interleaving(8, counts)
-    original = MultiStreamReplay(2, 100, seed=5)
+    original = UniformReplay(100, num_heads=2, seed=5)
     for _ in _feed(original, None, events, order, upto=400):
         pass
     original.sample(8)
     state = pickle.loads(pickle.dumps(original.state_dict()))
-    restored = MultiStreamReplay(2, 100, seed=999)
+    restored = UniformReplay(100, num_heads=2, seed=999)
     restored.load_state_dict(state, copy=copy_arrays)
     assert len(restored) == len(original) and restored.num_added == original.num_added
     for _ in range(5):
         for x, y in zip(original.sample(16), restored.sample(16), strict=True):
             np.testing.assert_array_equal(x, y)
     with pytest.raises(ValueError, match="env.num_envs"):
-        MultiStreamReplay(4, 100).load_state_dict(original.state_dict())
+        UniformReplay(100, num_heads=4).load_state_dict(original.state_dict())
 
 
 def test_errors_name_the_fix():
     with pytest.raises(ValueError, match="raise replay.capacity or lower env.num_envs"):
-        MultiStreamReplay(8, 30)
-    replay = MultiStreamReplay(2, 100)
+        UniformReplay(30, num_heads=8)
+    replay = UniformReplay(100, num_heads=2)
     with pytest.raises(ValueError, match="empty"):
         replay.sample(1)
-    with pytest.raises(TypeError, match=r"stream\(k\)"):
+    with pytest.raises(TypeError, match=r"head\(k\)"):
         replay.add(np.zeros((84, 84), np.uint8), 0, 0.0, False, True)

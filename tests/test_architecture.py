@@ -1,0 +1,129 @@
+"""The package's import graph, built with ``ast`` from the source: no cycles, no private names
+taken from another module, and training never imports the analysis or benchmark tools.
+
+Every import counts, module level or inside a function (a lazy import is still a
+dependency). ``from dqn_atari.pkg import name`` is an edge to ``dqn_atari.pkg.name`` when that
+is a module, else to ``dqn_atari.pkg``.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent / "dqn_atari"
+TOOL_PACKAGES = ("dqn_atari.analysis", "dqn_atari.bench")
+TRAINING_ENTRY_POINTS = ("dqn_atari.train", "dqn_atari.evaluate")
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(PACKAGE_DIR.rglob("*.py"))}
+
+
+def _imports(name: str, path: Path, known: set[str]) -> list[tuple[str, str | None, int]]:
+    """(imported module, imported name or None, line) for every dqn_atari import in ``path``."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found += [(a.name, None, node.lineno) for a in node.names
+                      if a.name.split(".")[0] == "dqn_atari"]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against this module's package
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            if module.split(".")[0] != "dqn_atari":
+                continue
+            for alias in node.names:
+                sub = f"{module}.{alias.name}"
+                found.append((sub, None, node.lineno) if sub in known
+                             else (module, alias.name, node.lineno))
+    return found
+
+
+def _graph() -> tuple[dict[str, set[str]], list[str]]:
+    """Edges between dqn_atari modules, and the private-name imports across modules."""
+    modules = _modules()
+    known = set(modules)
+    edges: dict[str, set[str]] = {m: set() for m in modules}
+    private = []
+    for name, path in modules.items():
+        for target, imported, line in _imports(name, path, known):
+            assert target in known, f"{path}:{line} imports {target}, which does not exist"
+            if target != name:
+                edges[name].add(target)
+            if imported and imported.startswith("_") and target != name:
+                private.append(f"{path.relative_to(PACKAGE_DIR.parent)}:{line} imports "
+                               f"{imported} from {target}")
+    return edges, private
+
+
+def _find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as a path ``[a, b, ..., a]``, or None."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(edges):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def _reachable(edges: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo += edges[node]
+    return seen
+
+
+def test_the_package_has_no_import_cycle():
+    cycle = _find_cycle(_graph()[0])
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_no_module_imports_a_private_name_of_another():
+    private = _graph()[1]
+    assert not private, "private names imported across modules:\n" + "\n".join(private)
+
+
+def test_training_never_imports_the_analysis_or_benchmark_tools():
+    edges = _graph()[0]
+    for entry in TRAINING_ENTRY_POINTS:
+        tools = sorted(m for m in _reachable(edges, entry) if m.startswith(TOOL_PACKAGES))
+        assert not tools, f"{entry} imports {tools}"
+
+
+def test_the_checks_catch_a_cycle_and_a_private_import(tmp_path):
+    """The graph code itself: a cycle and the imports of a module, lazy ones included."""
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert _find_cycle({"a": {"b"}, "b": set()}) is None
+    source = tmp_path / "probe.py"
+    source.write_text("from dqn_atari.replay.frame_store import _helper\n"
+                      "from dqn_atari import seeds\n"
+                      "def f():\n    import dqn_atari.loop\n")
+    known = set(_modules())
+    assert _imports("dqn_atari.probe", source, known) == [
+        ("dqn_atari.replay.frame_store", "_helper", 1), ("dqn_atari.seeds", None, 2),
+        ("dqn_atari.loop", None, 4)]
