@@ -190,6 +190,45 @@ def test_vector_overlap_run_stopped_and_resumed_equals_the_straight_run(tmp_path
         assert torch.equal(a, b)
 
 
+def _as_format_1(state: dict) -> dict:
+    """A checkpoint as the version before loop.py, learner.py and replay/ wrote it (format 1)."""
+    from test_replay_heads import _as_format_1 as replay_as_format_1
+
+    old = {k: v for k, v in state.items() if k != "learner"}
+    old["format"] = 1
+    old["replay"] = replay_as_format_1(state["replay"])
+    actors = state["actor"]["actors"]
+    policy = (state["learner"] or {}).get("acting_network")
+    if len(actors) == 1 and policy is None:  # one actor, no overlap: its state as is
+        old["actor"] = actors[0]
+    else:
+        old["actor"] = {"num_envs": len(actors), "actors": actors, "policy": policy}
+    return old
+
+
+@pytest.mark.parametrize("overrides", [[], ["env.num_envs=3", "agent.overlap=true"]],
+                         ids=["one_actor", "three_actors_overlap"])
+def test_a_format_1_checkpoint_resumes_exactly(tmp_path, overrides):
+    from dqn_atari.checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
+
+    straight, expected, _ = _run(tmp_path / "straight", *overrides)
+    _, stopped, _ = _run(tmp_path / "resumed", *overrides, stop_at=300)
+    assert stopped["status"] == "interrupted"
+    latest = checkpoint_paths(tmp_path / "resumed")[0]
+    state = load_checkpoint(latest)
+    assert state["format"] == 2
+    save_checkpoint(tmp_path / "resumed", _as_format_1(state), state["counters"]["agent_steps"])
+    resumed, final, _ = _run(tmp_path / "resumed", *overrides)
+    assert resumed.resumed_from == latest
+    for key in ("status", "agent_steps", "frames", "updates", "iteration"):
+        assert final[key] == expected[key], key
+    for name in ("episodes.csv", "iterations.csv"):
+        assert _comparable(_rows(tmp_path / "straight" / "metrics" / name)) == _comparable(
+            _rows(tmp_path / "resumed" / "metrics" / name))
+    for a, b in zip(_params(straight), _params(resumed), strict=True):
+        assert torch.equal(a, b)
+
+
 def test_resume_with_another_num_envs_names_the_fix(tmp_path):
     _run(tmp_path, "env.num_envs=2", "total_frames=800")
     runner = Runner(compose([*SMOKE, f"run_dir={tmp_path}", "env.num_envs=3"]))
