@@ -92,7 +92,7 @@ def train(cfg: DictConfig, config_changes: dict | None = None,
     return summary
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def _hydra_main(cfg: DictConfig) -> None:
     # The run directory is Hydra's output directory: `run_dir` for a single run
     # (hydra.run.dir: ${run_dir}), <hydra.sweep.dir>/<experiment>/<game>/seed_<seed> under -m.

@@ -1,4 +1,4 @@
-"""Shared test helpers: compose the real Hydra config of conf/ with overrides."""
+"""Shared test helpers: compose the real Hydra config of dqn_atari/conf/ with overrides."""
 
 from __future__ import annotations
 
@@ -21,10 +21,11 @@ def compose(overrides: list[str]):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
+    from dqn_atari.cli import CONF_DIR
     from dqn_atari.config import register_configs
 
     register_configs()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return hydra_compose(config_name="config", overrides=overrides)
 
 
