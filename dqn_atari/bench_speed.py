@@ -202,18 +202,6 @@ def bench_learner_figures(threads: tuple[int, ...] = (1, 2), updates: int = 40,
 # ---------------------------------------------------------------------- train
 
 
-def compose_config(overrides: list[str]):
-    """The run config as ``python -m dqn_atari.train <overrides>`` builds it (Hydra compose)."""
-    from hydra import compose, initialize_config_dir
-
-    from dqn_atari.cli import CONF_DIR
-    from dqn_atari.config import register_configs
-
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
-
-
 def _train_variant(game: str, num_envs: int, overlap: bool, threads: int, warmup: int,
                    agent_steps: int, capacity: int, epsilon: float | None, seed: int,
                    compose) -> dict[str, Any]:
@@ -264,7 +252,7 @@ def bench_train(game: str = "pong", agent_steps: int = 2000, warmup: int = 1000,
     """Learning-phase agent steps/s for each (num_envs, overlap) x torch threads, and ceilings."""
     import torch
 
-    compose = compose_config
+    from dqn_atari.compose import compose_config as compose
     threads_before = torch.get_num_threads()
     out: dict[str, Any] = {
         "game": game, "preset": "nature", "cpu_count": os.cpu_count(),

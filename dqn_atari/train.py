@@ -26,9 +26,9 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from dqn_atari.checkpoint import CheckpointNotFoundError, CheckpointUnreadableError
-from dqn_atari.cli import CONF_DIR, OverrideError, check_overrides
 from dqn_atari.config import register_configs
 from dqn_atari.envs import UnknownGameError
+from dqn_atari.overrides import CONF_DIR, OverrideError, check_overrides
 from dqn_atari.resume_config import (
     ConfigChangedError,
     config_for_resume,

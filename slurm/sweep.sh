@@ -161,7 +161,8 @@ try:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from dqn_atari.cli import CONF_DIR, OverrideError, check_overrides
+    from dqn_atari.compose import CONF_DIR
+    from dqn_atari.overrides import OverrideError, check_overrides
     from dqn_atari.config import register_configs
     from dqn_atari.envs import UnknownGameError, resolve_game
     from dqn_atari.runner import ConfigError, validate_config

@@ -18,7 +18,7 @@ from conftest import REPO, compose, run_module
 from omegaconf import OmegaConf
 
 from dqn_atari.agent import DQNAgent
-from dqn_atari.cli import CONF_DIR
+from dqn_atari.compose import CONF_DIR
 from dqn_atari.config import Config
 from dqn_atari.envs import make_env
 from dqn_atari.runner import ConfigError, NonFiniteLossError, Runner, validate_config

@@ -1,4 +1,4 @@
-"""Command-line helpers: catch a mistyped override before Hydra does, with suggestions.
+"""Check Hydra overrides: catch a mistyped key or preset before Hydra does, with suggestions.
 
 Hydra already refuses an unknown key ("Key 'lr' not in 'AgentConfig'"); this adds
 what to type instead, e.g. ``agent.lr=1e-4`` -> "did you mean optim.lr?".
@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from pathlib import Path
 
+from dqn_atari.compose import CONF_DIR
 from dqn_atari.config import Config
 
-CONF_DIR = Path(__file__).resolve().parent / "conf"
 GROUPS = ("env", "agent", "optim", "replay", "logger", "experiment")
 
 
