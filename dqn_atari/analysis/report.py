@@ -15,7 +15,7 @@ Writes to --out:
     final_scores.csv / .md   final score per experiment and game vs Extended Data Table 2:
                              % of the paper's DQN score and human-normalised score (HNS)
     aggregate_hns.png / .csv median, IQM and mean HNS over games with stratified-bootstrap
-                             95% CIs (dqn_atari.aggregate), beside the paper's on the same games
+                             95% CIs (dqn_atari.analysis.aggregate), beside the paper's on the same games
 
 A run's final score is the mean of its ``eval_nature.json`` (Nature protocol, written by
 ``python -m dqn_atari.evaluate``) when present, else its last iteration's evaluation mean.
@@ -36,7 +36,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from dqn_atari import aggregate, scores, tidy
+from dqn_atari import scores
+from dqn_atari.analysis import aggregate, tidy
 
 DOPAMINE_LABEL = "Dopamine DQN (training returns, sticky actions)"
 PAPER_LABEL = "Nature DQN (paper, 50M frames)"

@@ -1,4 +1,4 @@
-"""Download runs from W&B into the tidy format of ``dqn_atari.tidy``.
+"""Download runs from W&B into the tidy format of ``dqn_atari.analysis.tidy``.
 
 For each selected run of ``<entity>/<project>`` this writes, in the output directory:
 
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dqn_atari import tidy
+from dqn_atari.analysis import tidy
 
 NOT_LOGGED_IN = "not logged in to W&B: set WANDB_API_KEY or run `wandb login`"
 MANIFEST = "manifest.json"
@@ -198,7 +198,7 @@ def download_runs(
 
 
 def main(argv: Sequence[str] | None = None, api_factory: Callable[..., Any] | None = None) -> int:
-    """Command line of scripts/download_wandb.py."""
+    """Command line of ``python -m dqn_atari.wandb_download`` and scripts/download_wandb.py."""
     import argparse
 
     parser = argparse.ArgumentParser(
