@@ -225,6 +225,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(below)} judged iteration(s) below the band -> {args.out}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
