@@ -10,7 +10,7 @@ The paper's Extended Data Table 1 says "frames" for several counts that DeepMind
 (DQN Zoo) and Google's (Dopamine) reimplementations count in agent steps; the keys
 below follow the reimplementations and say so.
 
-The YAML files under ``conf/`` are merged on top of these dataclasses, so a
+The YAML files under ``dqn_atari/conf/`` are merged on top of these dataclasses, so a
 mistyped key or a value of the wrong type in an override is an error.
 """
 
@@ -148,7 +148,7 @@ def agent_steps_fraction(total_frames: int, action_repeat_frames: int, fraction:
 
 
 def register_configs() -> None:
-    """Register the schema and resolvers so ``conf/config.yaml`` is type-checked."""
+    """Register the schema and resolvers so ``dqn_atari/conf/config.yaml`` is type-checked."""
     from omegaconf import OmegaConf
 
     ConfigStore.instance().store(name="config_schema", node=Config)

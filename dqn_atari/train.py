@@ -26,10 +26,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from dqn_atari.checkpoint import CheckpointNotFoundError, CheckpointUnreadableError
-from dqn_atari.cli import CONF_DIR, OverrideError, check_overrides
 from dqn_atari.config import register_configs
 from dqn_atari.envs import UnknownGameError
 from dqn_atari.loop import NonFiniteLossError
+from dqn_atari.overrides import CONF_DIR, OverrideError, check_overrides
 from dqn_atari.resume_config import (
     ConfigChangedError,
     config_for_resume,
@@ -93,7 +93,7 @@ def train(cfg: DictConfig, config_changes: dict | None = None,
     return summary
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def _hydra_main(cfg: DictConfig) -> None:
     # The run directory is Hydra's output directory: `run_dir` for a single run
     # (hydra.run.dir: ${run_dir}), <hydra.sweep.dir>/<experiment>/<game>/seed_<seed> under -m.

@@ -14,7 +14,7 @@
 #   --games LIST        comma-separated games (ale-py ROM ids, e.g. ms_pacman) and/or named sets
 #                       from slurm/games/<name>.txt (nature49)                               [required]
 #   --seeds LIST        e.g. 0-4, 0,2,5 or 0-2,7                                             [0]
-#   --experiment NAME   conf/experiment/<NAME>.yaml                                           [nature]
+#   --experiment NAME   dqn_atari/conf/experiment/<NAME>.yaml                                 [nature]
 #   --partition P       sbatch --partition (default: the cluster's default partition)
 #   --gpus N            GPUs per task (--gres=gpu:N); 0 = CPU only                            [1]
 #   --cpus N            CPUs per task = torch/OpenMP/MKL threads                              [6]
@@ -161,7 +161,8 @@ try:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from dqn_atari.cli import CONF_DIR, OverrideError, check_overrides
+    from dqn_atari.compose import CONF_DIR
+    from dqn_atari.overrides import OverrideError, check_overrides
     from dqn_atari.config import register_configs
     from dqn_atari.envs import UnknownGameError, resolve_game
     from dqn_atari.runner import ConfigError, validate_config

@@ -1,4 +1,4 @@
-"""Shared test helpers: compose the real Hydra config of conf/ with overrides."""
+"""Shared test helpers: compose the real Hydra config of dqn_atari/conf/ with overrides."""
 
 from __future__ import annotations
 
@@ -18,14 +18,9 @@ os.environ.setdefault("WANDB_SILENT", "true")
 
 def compose(overrides: list[str]):
     """The run config exactly as `python -m dqn_atari.train <overrides>` would build it."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+    from dqn_atari.compose import compose_config
 
-    from dqn_atari.config import register_configs
-
-    register_configs()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return hydra_compose(config_name="config", overrides=overrides)
+    return compose_config(overrides)
 
 
 def run_module(module: str, *args: str, **kwargs):

@@ -1,11 +1,11 @@
-"""Tests of dqn_atari.aggregate: IQM, aggregates over games, stratified bootstrap CIs."""
+"""Tests of dqn_atari.analysis.aggregate: IQM, aggregates over games, stratified bootstrap CIs."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from dqn_atari import aggregate
+from dqn_atari.analysis import aggregate
 
 # Three games with three runs each (the shape of one experiment's final HNS).
 SCORES = {"g1": [1.0, 2.0, 3.0], "g2": [10.0, 12.0, 14.0], "g3": [0.5, 0.7, 0.6]}

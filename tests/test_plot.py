@@ -1,4 +1,4 @@
-"""Tests of dqn_atari.tidy (local run directories) and dqn_atari.plot (figures and tables).
+"""Tests of dqn_atari.analysis: tidy (local run directories), tables, figures and report.
 
 The run directories are synthetic, written here in the docs/CONTRACTS.md layout with known
 evaluation scores, so every number in the tables can be checked by hand.
@@ -15,7 +15,8 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from dqn_atari import plot, scores, tidy
+from dqn_atari import scores
+from dqn_atari.analysis import figures, report, tables, tidy
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DOPAMINE = REPO.parent / "shared" / "reference" / "dopamine_baselines_legacy.csv"
@@ -99,12 +100,12 @@ def test_tidy_table_from_run_directories(runs_root):
 
 def test_final_scores_and_aggregates(runs_root):
     runs = tidy.load_runs(runs_root)
-    finals = plot.run_finals(runs)
+    finals = tables.run_finals(runs)
     b = finals[(finals.experiment == "fast") & (finals.game == "breakout")].set_index("seed")
     assert b.score.to_dict() == {0: 22.0, 1: 18.0, 2: 20.0}
     assert b.source.to_dict() == {0: "eval_nature", 1: "last_iteration", 2: "last_iteration"}
 
-    table = plot.final_scores_table(finals, reps=REPS).set_index(["experiment", "game"])
+    table = tables.final_scores_table(finals, reps=REPS).set_index(["experiment", "game"])
     row = table.loc[("fast", "breakout")]
     assert row.n_seeds == 3 and row.frames_max == 300_000
     assert row.final_source == "eval_nature+last_iteration"
@@ -121,18 +122,18 @@ def test_final_scores_and_aggregates(runs_root):
     catch = table.loc[("fast", "catch")]
     assert np.isnan(catch.paper_dqn) and np.isnan(catch.hns_pct)
 
-    agg = plot.aggregate_table(finals, reps=REPS)
+    agg = tables.aggregate_table(finals, reps=REPS)
     fast = agg[agg.experiment == "fast"].set_index("statistic")
     hns_breakout = 100 * (20.0 - 1.7) / 30.1
     hns_pong = 100 * (-16.0 + 20.7) / 30.0
     assert fast.loc["mean", "point"] == pytest.approx((hns_breakout + hns_pong) / 2)
     assert fast.loc["median", "point"] == pytest.approx((hns_breakout + hns_pong) / 2)
     assert fast.loc["mean", "n_games"] == 2  # catch has no human score
-    paper = agg[agg.experiment.str.startswith(plot.PAPER_LABEL)
+    paper = agg[agg.experiment.str.startswith(tables.PAPER_LABEL)
                 & agg.experiment.str.endswith("fast")].set_index("statistic")
     assert paper.loc["mean", "point"] == pytest.approx((1327.2 + 132.0) / 2)
 
-    at30 = plot.final_scores_table(finals, human="at30", reps=REPS).set_index(["experiment",
+    at30 = tables.final_scores_table(finals, human="at30", reps=REPS).set_index(["experiment",
                                                                              "game"])
     assert at30.loc[("fast", "breakout")].hns_pct == pytest.approx(
         100 * scores.human_normalized("breakout", 20.0, human="at30"))
@@ -140,7 +141,7 @@ def test_final_scores_and_aggregates(runs_root):
 
 def test_cli_writes_readable_pngs_and_tables(runs_root, tmp_path):
     out = tmp_path / "plots"
-    assert plot.main(["--runs", str(runs_root), "--out", str(out), "--reps", str(REPS)]) == 0
+    assert report.main(["--runs", str(runs_root), "--out", str(out), "--reps", str(REPS)]) == 0
     for name in ("curves/breakout.png", "curves/pong.png", "curves/catch.png", "grid.png",
                  "aggregate_hns.png"):
         image = imread(out / name)
@@ -177,20 +178,20 @@ def _dopamine_csv(path: Path) -> Path:
 
 def test_dopamine_overlay(runs_root, tmp_path):
     csv_path = _dopamine_csv(tmp_path / "dopamine.csv")
-    d = plot.load_dopamine(csv_path, ["breakout", "bank_heist"], reps=REPS)
+    d = tables.load_dopamine(csv_path, ["breakout", "bank_heist"], reps=REPS)
     assert set(d.game) == {"breakout"}
     assert d.frames.tolist() == [0, 1_000_000, 2_000_000, 3_000_000, 4_000_000]
     assert d["mean"].tolist() == pytest.approx([1.0, 3.0, 5.0, 7.0, 9.0])  # DQN rows only
     assert d.n_seeds.tolist() == [3] * 5
 
     runs = tidy.load_runs(runs_root)
-    curves = plot.eval_curves(runs)
-    summary = plot.summarize_curves(curves, reps=REPS)
+    curves = tables.eval_curves(runs)
+    summary = tables.summarize_curves(curves, reps=REPS)
     ax = Figure().subplots()
-    plot._draw_game(ax, "breakout", summary, curves, d, {"fast": "tab:blue"}, "at5",
+    figures._draw_game(ax, "breakout", summary, curves, d, {"fast": "tab:blue"}, "at5",
                     compact=False)
     labels = ax.get_legend_handles_labels()[1]
-    assert plot.DOPAMINE_LABEL in labels
+    assert figures.DOPAMINE_LABEL in labels
     assert "Human (5-min): 31.8" in labels and "Random: 1.7" in labels
     # The paper's 401.2 would squash curves that end near 20: it becomes a note on the panel.
     assert "Nature DQN, 50M frames: 401.2 (above the axis)" in labels
@@ -199,7 +200,7 @@ def test_dopamine_overlay(runs_root, tmp_path):
 
     # Through the command line, with the game and experiment filters.
     out = tmp_path / "plots"
-    plot.main(["--runs", str(runs_root), "--out", str(out), "--reps", "50",
+    report.main(["--runs", str(runs_root), "--out", str(out), "--reps", "50",
                "--dopamine-csv", str(csv_path), "--game", "breakout", "--experiment", "fast"])
     assert sorted(p.name for p in (out / "curves").iterdir()) == ["breakout.png"]
     assert set(pd.read_csv(out / "final_scores.csv").experiment) == {"fast"}
@@ -208,7 +209,7 @@ def test_dopamine_overlay(runs_root, tmp_path):
 def test_dopamine_published_csv_game_names():
     if not SHARED_DOPAMINE.is_file():
         pytest.skip(f"{SHARED_DOPAMINE} (shared reference data) is not present")
-    d = plot.load_dopamine(SHARED_DOPAMINE, ["up_n_down", "montezuma_revenge"], reps=20)
+    d = tables.load_dopamine(SHARED_DOPAMINE, ["up_n_down", "montezuma_revenge"], reps=20)
     assert set(d.game) == {"up_n_down", "montezuma_revenge"}
     up = d[d.game == "up_n_down"]
     assert up.frames.min() == 0 and up.frames.max() == 198_000_000  # iterations 0..198

@@ -1,4 +1,4 @@
-"""dqn_atari.side_by_side: our per-iteration training returns against Dopamine's 5 seeds."""
+"""dqn_atari.analysis.side_by_side: our per-iteration training returns against Dopamine's 5 seeds."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sys
 import pytest
 from conftest import REPO, SHARED_REFERENCE, compose, run_module
 
+from dqn_atari.analysis.side_by_side import ReferencePoint, compare, load_reference
 from dqn_atari.runner import Runner
-from dqn_atari.side_by_side import ReferencePoint, compare, load_reference
 
 
 def test_reference_is_dopamines_5_seeds_per_iteration():

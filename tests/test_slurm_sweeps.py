@@ -1,5 +1,5 @@
 """Sweeps on a real SLURM cluster: slurm/sweep.sh (one job array), Hydra's submitit launcher
-(conf/hydra/launcher/slurm.yaml) and preemption (requeue -> resume with exact counters).
+(dqn_atari/conf/hydra/launcher/slurm.yaml) and preemption (requeue -> resume with exact counters).
 
     bash slurm/cluster/start_cluster.sh && source /tmp/slurm-ci/env.sh
     .venv/bin/python -m pytest tests/test_slurm_sweeps.py -q -m slurm --durations=0
@@ -36,8 +36,9 @@ from slurm_helpers import (
     wait,
 )
 
-from dqn_atari.cli import check_overrides
+from dqn_atari.compose import CONF_DIR
 from dqn_atari.metrics import wandb_run_id
+from dqn_atari.overrides import check_overrides
 from dqn_atari.scores import NATURE_49_GAMES
 
 SWEEP = REPO / "slurm" / "sweep.sh"
@@ -107,7 +108,7 @@ def test_hydra_launcher_config_composes():
     check_overrides(["-m", "hydra/launcher=slurm", "hydra.launcher.timeout_min=15",
                      "env.game=pong,breakout", "seed=0,1,2"])  # the CLI check lets them through
     compose([])  # registers the schema
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = hydra_compose(config_name="config", overrides=["hydra/launcher=slurm"],
                             return_hydra_config=True)
     launcher = cfg.hydra.launcher

@@ -18,11 +18,12 @@ from conftest import REPO, compose, run_module
 from omegaconf import OmegaConf
 
 from dqn_atari.agent import DQNAgent
+from dqn_atari.compose import CONF_DIR
 from dqn_atari.config import Config
 from dqn_atari.envs import make_env
 from dqn_atari.runner import ConfigError, NonFiniteLossError, Runner, validate_config
 
-EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
+EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

@@ -9,8 +9,8 @@ import pytest
 import torch
 from conftest import run_module
 
-from dqn_atari.cli import OverrideError
 from dqn_atari.metrics import wandb_server_unreachable
+from dqn_atari.overrides import OverrideError
 from dqn_atari.runner import ConfigError
 from dqn_atari.train import precheck
 

@@ -1,4 +1,4 @@
-"""Tests of dqn_atari.wandb_download (scripts/download_wandb.py).
+"""Tests of dqn_atari.analysis.wandb_download (``python -m dqn_atari.wandb_download``).
 
 No W&B server can be reached from here, so these tests use a STAND-IN for wandb's public
 API objects (``FakeApi``, ``FakeRuns``, ``FakeRun`` below), not the real service. The
@@ -16,8 +16,8 @@ import json
 import pandas as pd
 import pytest
 
-from dqn_atari import plot, tidy
-from dqn_atari import wandb_download as wd
+from dqn_atari.analysis import report, tidy
+from dqn_atari.analysis import wandb_download as wd
 
 
 class FakeRun:
@@ -250,7 +250,7 @@ def test_downloaded_runs_feed_the_plots_and_tables(tmp_path):
         ("b2", "breakout", 2, "wandb")]
 
     out = tmp_path / "plots"
-    assert plot.main(["--downloaded", str(tmp_path / "dl"), "--out", str(out),
+    assert report.main(["--downloaded", str(tmp_path / "dl"), "--out", str(out),
                       "--reps", "100"]) == 0
     final = pd.read_csv(out / "final_scores.csv").iloc[0]
     assert final.game == "breakout" and final.n_seeds == 3

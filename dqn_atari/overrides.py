@@ -1,4 +1,4 @@
-"""Command-line helpers: catch a mistyped override before Hydra does, with suggestions.
+"""Check Hydra overrides: catch a mistyped key or preset before Hydra does, with suggestions.
 
 Hydra already refuses an unknown key ("Key 'lr' not in 'AgentConfig'"); this adds
 what to type instead, e.g. ``agent.lr=1e-4`` -> "did you mean optim.lr?".
@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from pathlib import Path
 
+from dqn_atari.compose import CONF_DIR
 from dqn_atari.config import Config
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 GROUPS = ("env", "agent", "optim", "replay", "logger", "experiment")
 
 
@@ -34,7 +33,7 @@ def schema_keys(node=Config, prefix: str = "") -> list[str]:
 
 
 def group_options(group: str) -> list[str]:
-    """Preset names available in ``conf/<group>/``."""
+    """Preset names available in ``dqn_atari/conf/<group>/``."""
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
@@ -67,7 +66,7 @@ def check_overrides(args: list[str]) -> None:
                 if choice.strip() and choice.strip() not in options:
                     raise OverrideError(
                         f"{key}={choice} is not a preset; choose one of: {', '.join(options)} "
-                        f"(files in conf/{key}/)"
+                        f"(files in dqn_atari/conf/{key}/)"
                     )
             continue
         if key not in known:
@@ -75,5 +74,5 @@ def check_overrides(args: list[str]) -> None:
             hint = f" Did you mean: {', '.join(hints)}?" if hints else ""
             raise OverrideError(
                 f"unknown config key {key!r} in override {arg!r}.{hint} "
-                "All keys, with units, are in dqn_atari/config.py and conf/."
+                "All keys, with units, are in dqn_atari/config.py and dqn_atari/conf/."
             )

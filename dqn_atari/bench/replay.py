@@ -1,32 +1,18 @@
-"""Micro-benchmarks: ``python -m dqn_atari.bench <what> [options]``.
+"""The ``replay`` benchmark: memory and sampling speed of the replay stores.
 
-One function per subcommand, each printing a JSON object on its LAST line of stdout
-(progress goes to stderr). Subcommands:
-  replay   memory (bytes per transition) and sampling speed (sampled transitions/s,
-           one thread) of FrameReplay, CompressedFrameReplay and a naive full-stack store,
-           filled with real preprocessed frames of an Atari game.
-  env      frames/s of raw ALE, the Nature pipeline, N envs in one thread and in N threads,
-           and ale-py's AtariVectorEnv (dqn_atari/bench_speed.py).
-  learner  update ms (batch 32) and act ms for torch thread counts (bench_learner.py).
-  train    learning-phase agent steps/s of the nature preset for env.num_envs / agent.overlap
-           variants and torch thread counts, next to the per-part ceiling.
-
-Examples:
-  python -m dqn_atari.bench replay --capacity 1000000 --game pong
-  python -m dqn_atari.bench env --game pong --frames 20000
-  python -m dqn_atari.bench learner --threads 1,2
-  python -m dqn_atari.bench train --agent-steps 2000 --learning-starts 1000 --variants 1,1o,4,4o
+``python -m dqn_atari.bench replay --capacity 1000000 --game pong``: bytes per transition
+and sampled transitions/s (one thread) of FrameReplay, CompressedFrameReplay and a naive
+full-stack store, filled with real preprocessed frames of an Atari game.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -292,142 +278,3 @@ def bench_replay(args: argparse.Namespace) -> dict[str, Any]:
         del store
         gc.collect()
     return result
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser: one subparser per subcommand, each with its ``func``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m dqn_atari.bench",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    replay = sub.add_parser("replay", help="replay memory and sampling speed")
-    replay.add_argument("--capacity", type=int, required=True, help="transitions (slots)")
-    replay.add_argument("--game", default="pong", help="snake_case ALE ROM id")
-    replay.add_argument("--batch", type=int, default=32, help="transitions per sample call")
-    replay.add_argument(
-        "--seconds", type=float, default=5.0, help="seconds per sampling-speed measurement"
-    )
-    replay.add_argument(
-        "--fill",
-        type=int,
-        default=None,
-        help="slots written before measuring (default: the capacity)",
-    )
-    replay.add_argument(
-        "--distinct-frames",
-        type=int,
-        default=20_000,
-        help="frames (agent steps) of real play generated, then cycled",
-    )
-    replay.add_argument(
-        "--full-stack-capacity",
-        type=int,
-        default=50_000,
-        help="transitions allocated to measure the full-stack store's speed",
-    )
-    replay.add_argument(
-        "--stores",
-        default="plain,compressed,full_stack",
-        help="comma list of plain, compressed, full_stack",
-    )
-    replay.add_argument("--seed", type=int, default=0)
-    replay.add_argument(
-        "--no-progress", dest="progress", action="store_false", help="no progress bar on stderr"
-    )
-    replay.set_defaults(func=bench_replay)
-    _add_speed_subcommands(sub)
-    return parser
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in text.split(",") if x.strip())
-
-
-def _variants(text: str) -> tuple[tuple[int, bool], ...]:
-    """``"1,1o,4,4o"``: num_envs, with ``o`` for agent.overlap=true."""
-    out = []
-    for item in text.split(","):
-        item = item.strip()
-        if item:
-            out.append((int(item.rstrip("o")), item.endswith("o")))
-    return tuple(out)
-
-
-def bench_env_cmd(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``env`` subcommand (dqn_atari/bench_speed.py)."""
-    from dqn_atari.bench_speed import bench_env
-
-    return bench_env(args.game, frames=args.frames, num_envs=_ints(args.num_envs),
-                     seed=args.seed, ale_vector=args.ale_vector)
-
-
-def bench_learner_cmd(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``learner`` subcommand (dqn_atari/bench_learner.py)."""
-    from dqn_atari.bench_speed import bench_learner_figures
-
-    return bench_learner_figures(threads=_ints(args.threads), updates=args.updates,
-                                 acts=args.acts, device=args.device,
-                                 channels_last=not args.nchw)
-
-
-def bench_train_cmd(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``train`` subcommand (dqn_atari/bench_speed.py)."""
-    from dqn_atari.bench_speed import bench_train
-
-    epsilon = None if args.epsilon < 0 else args.epsilon
-    return bench_train(args.game, agent_steps=args.agent_steps, warmup=args.learning_starts,
-                       capacity=args.capacity, epsilon=epsilon,
-                       variants=_variants(args.variants), threads=_ints(args.threads),
-                       env_frames=args.env_frames, seed=args.seed)
-
-
-def _add_speed_subcommands(sub) -> None:
-    env = sub.add_parser("env", help="frames/s: raw ALE, the Nature pipeline, vector envs")
-    env.add_argument("--game", default="pong", help="snake_case ALE ROM id")
-    env.add_argument("--frames", type=int, default=20_000, help="frames per measurement")
-    env.add_argument("--num-envs", default="2,4", help="comma list of vector sizes")
-    env.add_argument("--no-ale-vector", dest="ale_vector", action="store_false",
-                     help="skip ale-py's AtariVectorEnv")
-    env.add_argument("--seed", type=int, default=0)
-    env.set_defaults(func=bench_env_cmd)
-
-    learner = sub.add_parser("learner", help="update ms (batch 32) and act ms per torch threads")
-    learner.add_argument("--threads", default="1,2", help="comma list of torch thread counts")
-    learner.add_argument("--updates", type=int, default=40, help="timed updates per count")
-    learner.add_argument("--acts", type=int, default=200, help="timed acts per count")
-    learner.add_argument("--device", default="cpu", help="cpu | cuda | auto")
-    learner.add_argument("--nchw", action="store_true",
-                         help="NCHW convolutions (agent.channels_last=false), for comparison")
-    learner.set_defaults(func=bench_learner_cmd)
-
-    train = sub.add_parser("train", help="learning-phase agent steps/s of the nature preset")
-    train.add_argument("--game", default="pong", help="snake_case ALE ROM id")
-    train.add_argument("--agent-steps", type=int, default=2000,
-                       help="agent steps measured (a multiple of --learning-starts)")
-    train.add_argument("--learning-starts", type=int, default=1000,
-                       help="agent.learning_starts_agent_steps (warm-up, not measured)")
-    train.add_argument("--capacity", type=int, default=20_000, help="replay.capacity")
-    train.add_argument("--epsilon", type=float, default=0.1,
-                       help="fixed epsilon while measuring; negative: the Nature schedule")
-    train.add_argument("--variants", default="1,1o,4,4o",
-                       help="comma list of env.num_envs, suffix o for agent.overlap=true")
-    train.add_argument("--threads", default="1,2", help="comma list of torch_threads")
-    train.add_argument("--env-frames", type=int, default=8000,
-                       help="frames of the env measurement for the ceiling")
-    train.add_argument("--seed", type=int, default=0)
-    train.set_defaults(func=bench_train_cmd)
-
-
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Run one subcommand and print its result as JSON on the last line."""
-    args = build_parser().parse_args(argv)
-    result = args.func(args)
-    print(json.dumps(result), flush=True)
-    return result
-
-
-if __name__ == "__main__":
-    main()

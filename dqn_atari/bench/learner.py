@@ -1,14 +1,15 @@
 """Learner speed: time of one update (batch of 32 transitions) and of acting on one state.
 
-``bench_learner`` is meant to be wired into ``python -m dqn_atari.bench learner``;
-``python -m dqn_atari.bench_learner`` runs it alone and prints the figures.
-It uses random uint8 frames (speed does not depend on pixel content) and
+The ``learner`` benchmark: ``python -m dqn_atari.bench learner`` reports
+``bench_learner_figures``; ``python -m dqn_atari.bench.learner`` runs ``bench_learner`` alone
+and prints the figures. It uses random uint8 frames (speed does not depend on pixel content) and
 restores torch's thread count when done.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import statistics
 import time
 from typing import Any, NamedTuple
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from dqn_atari.agent import DQNAgent
+from dqn_atari.bench.measure import load_average
 from dqn_atari.config import AgentConfig, OptimConfig
 
 
@@ -115,6 +117,20 @@ def bench_learner(
     finally:
         torch.set_num_threads(threads_before)
     return result
+
+
+def bench_learner_figures(threads: tuple[int, ...] = (1, 2), updates: int = 40,
+                          acts: int = 200, device: str = "cpu",
+                          channels_last: bool = True) -> dict[str, Any]:
+    """``bench_learner`` as ``python -m dqn_atari.bench learner`` reports it (rounded, loads)."""
+    before = load_average()
+    out = bench_learner(threads=tuple(threads), updates=updates, acts=acts, device=device,
+                        agent_cfg=AgentConfig(channels_last=channels_last))
+    out["channels_last"] = channels_last
+    out = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
+    out.update(cpu_count=os.cpu_count(), load_average_1min_before=before,
+               load_average_1min_after=load_average())
+    return out
 
 
 if __name__ == "__main__":

@@ -1,0 +1,227 @@
+"""Download runs from W&B into the tidy format of ``dqn_atari.analysis.tidy``.
+
+For each selected run of ``<entity>/<project>`` this writes, in the output directory:
+
+    <run_id>.csv           tidy table of the run's FULL history (``run.scan_history()``,
+                           not the sampled ``run.history()``)
+    <run_id>.config.json   the run's config
+    manifest.json          what was downloaded: state and a fingerprint per run
+
+Runs are listed with ``api.runs(path, filters=...)``, which pages through the project.
+Selection: ``experiment`` filters on the W&B group (= experiment name, docs/CONTRACTS.md)
+and ``tags`` on tags (all must be present), both on the server; ``games`` is checked on
+the client against ``config.env.game``.
+
+Incremental: a run is skipped when the manifest says it was downloaded in state
+``finished`` with the same fingerprint (state, heartbeat/update time, history length,
+summary ``_step``/``_runtime``) and its files are still there. Anything else (running,
+crashed, resumed, changed) is downloaded again.
+
+The W&B API key is read from ``WANDB_API_KEY`` (or wandb's own login). The logic takes the
+Api object as an argument so it can be tested without a server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dqn_atari.analysis import tidy
+
+NOT_LOGGED_IN = "not logged in to W&B: set WANDB_API_KEY or run `wandb login`"
+MANIFEST = "manifest.json"
+EXIT_NOT_LOGGED_IN = 2
+
+
+class NotLoggedInError(RuntimeError):
+    """No usable W&B credentials."""
+
+
+@dataclass
+class DownloadReport:
+    downloaded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # unchanged since the last download
+    filtered_out: list[str] = field(default_factory=list)  # not one of the requested games
+    unrecognized: list[str] = field(default_factory=list)  # config lacks experiment/game/seed
+
+
+def connect(api_factory: Callable[..., Any] | None = None) -> Any:
+    """A logged-in ``wandb.Api``; raises NotLoggedInError when there are no credentials.
+
+    ``api_factory`` defaults to ``wandb.Api``; it is called with ``api_key=`` when
+    WANDB_API_KEY is set. ``api.viewer`` is read to check that the key works.
+    """
+    if api_factory is None:
+        import wandb
+
+        api_factory = wandb.Api
+    key = os.environ.get("WANDB_API_KEY")
+    try:
+        api = api_factory(api_key=key) if key else api_factory()
+        viewer = api.viewer
+    except Exception as exc:  # wandb raises UsageError, ValueError or network errors here
+        raise NotLoggedInError(f"{NOT_LOGGED_IN} ({type(exc).__name__}: {exc})") from exc
+    if viewer is None:
+        raise NotLoggedInError(NOT_LOGGED_IN)
+    return api
+
+
+def build_filters(experiment: str | None = None, tags: Sequence[str] = ()) -> dict[str, Any]:
+    """Server-side MongoDB-style filters for ``api.runs``."""
+    clauses: list[dict[str, Any]] = []
+    if experiment:
+        clauses.append({"group": experiment})
+    clauses.extend({"tags": {"$in": [tag]}} for tag in tags)
+    if not clauses:
+        return {}
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def safe_name(run_id: str) -> str:
+    """A file-name-safe form of a run id."""
+    return re.sub(r"[^A-Za-z0-9_.=-]", "_", run_id)
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except TypeError:
+        return str(value)
+
+
+def fingerprint(run: Any) -> dict[str, Any]:
+    """What changes when a run changes: state, update/heartbeat time, history length, summary."""
+    summary = getattr(run, "summary_metrics", None)
+    if summary is None:
+        summary = dict(getattr(run, "summary", {}) or {})
+    fp = {
+        "state": getattr(run, "state", None),
+        "updated_at": getattr(run, "updated_at", None),
+        "heartbeat_at": getattr(run, "heartbeat_at", None),
+        "history_line_count": getattr(run, "history_line_count", None),
+        "summary_step": summary.get("_step"),
+        "summary_runtime": summary.get("_runtime"),
+    }
+    return {k: _jsonable(v) for k, v in fp.items()}
+
+
+def load_manifest(out_dir: Path) -> dict[str, Any]:
+    path = out_dir / MANIFEST
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True, default=str), encoding="utf-8")
+    tmp.replace(path)
+
+
+def _run_game(run: Any, config: dict[str, Any]) -> str | None:
+    game = tidy._nested(config, "env.game")
+    return str(game) if game is not None else None
+
+
+def download_runs(
+    api: Any,
+    entity: str,
+    project: str,
+    out_dir: str | Path,
+    experiment: str | None = None,
+    games: Sequence[str] = (),
+    tags: Sequence[str] = (),
+    per_page: int = 50,
+    page_size: int = 1000,
+    log: Callable[[str], None] = print,
+) -> DownloadReport:
+    """Download the selected runs of ``entity/project`` into ``out_dir`` (see module doc)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = load_manifest(out_dir)
+    report = DownloadReport()
+    wanted_games = set(games)
+
+    runs = api.runs(f"{entity}/{project}", filters=build_filters(experiment, tags),
+                    per_page=per_page)
+    for run in runs:  # the Runs object fetches further pages as it is iterated
+        run_id = str(run.id)
+        config = dict(run.config or {})
+        game = _run_game(run, config)
+        if wanted_games and game not in wanted_games:
+            report.filtered_out.append(run_id)
+            continue
+        name = safe_name(run_id)
+        csv_path, config_path = out_dir / f"{name}.csv", out_dir / f"{name}.config.json"
+        fp = fingerprint(run)
+        previous = manifest.get(run_id)
+        if (previous is not None and previous.get("fingerprint") == fp
+                and fp["state"] == "finished" and csv_path.is_file() and config_path.is_file()):
+            report.skipped.append(run_id)
+            log(f"skip {run_id} (finished, unchanged)")
+            continue
+
+        try:
+            experiment_name, game_name, seed = tidy.run_identity(
+                config, (getattr(run, "group", None), game, None))
+        except ValueError:  # not a run of this project (no experiment/game/seed in config)
+            report.unrecognized.append(run_id)
+            log(f"skip {run_id}: its config has no experiment_name/env.game/seed")
+            continue
+        table = tidy.tidy_from_history(run.scan_history(page_size=page_size),
+                                       run_id, experiment_name, game_name, seed)
+        tidy.write_tidy_csv(table, csv_path)
+        _write_json(config_path, config)
+        manifest[run_id] = {
+            "fingerprint": fp,
+            "files": [csv_path.name, config_path.name],
+            "rows": len(table),
+            "experiment": experiment_name,
+            "game": game_name,
+            "seed": seed,
+            "name": _jsonable(getattr(run, "name", None)),
+            "group": _jsonable(getattr(run, "group", None)),
+            "tags": list(getattr(run, "tags", None) or []),
+            "path": f"{entity}/{project}/{run_id}",
+        }
+        _write_json(out_dir / MANIFEST, manifest)  # after each run: safe to interrupt
+        report.downloaded.append(run_id)
+        log(f"downloaded {run_id}: {len(table)} rows ({fp['state']})")
+    return report
+
+
+def main(argv: Sequence[str] | None = None, api_factory: Callable[..., Any] | None = None) -> int:
+    """Command line of ``python -m dqn_atari.wandb_download`` and scripts/download_wandb.py."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="Download W&B runs (full history) into tidy CSVs, incrementally.")
+    parser.add_argument("--entity", required=True)
+    parser.add_argument("--project", required=True)
+    parser.add_argument("--experiment", "--group", dest="experiment", default=None,
+                        help="experiment name (= W&B group)")
+    parser.add_argument("--game", nargs="+", action="extend", default=[],
+                        help="snake_case game(s), e.g. breakout pong")
+    parser.add_argument("--tag", nargs="+", action="extend", default=[],
+                        help="tag(s) a run must all have")
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--per-page", type=int, default=50, help="runs per API page")
+    args = parser.parse_args(argv)
+
+    try:
+        api = connect(api_factory)
+    except NotLoggedInError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_NOT_LOGGED_IN
+    report = download_runs(api, args.entity, args.project, args.out, experiment=args.experiment,
+                           games=args.game, tags=args.tag, per_page=args.per_page)
+    print(f"{len(report.downloaded)} downloaded, {len(report.skipped)} unchanged, "
+          f"{len(report.filtered_out)} of other games -> {args.out}")
+    return 0
