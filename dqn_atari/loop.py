@@ -19,6 +19,23 @@ So with ``N`` actors only which games are played differs (N at once) and, for ac
 the network is evaluated once per round (before the round's updates). Whether the updates
 run in-line or in a background thread is the learner's business (learner.py).
 
+Why the actors' environments are ``NatureAtariEnv``s stepped in this thread and not ale-py's
+``AtariVectorEnv`` (C++ threads): checked against ``NatureAtariEnv`` in tests/test_vector.py.
+With ``stack_num=1, noop_max=0, reward_clipping=False, episodic_life=False,
+life_loss_info=True, use_fire_reset=False, repeat_action_probability=0`` its frames, raw
+rewards and life-loss terminals equal ours step for step, but (ale-py 0.12.1):
+  * the observation returned when a game ends inside an action repeat is not the last frame
+    (the loop breaks before grabbing the screen): a truncated game's bootstrap frame differs;
+  * no-ops are U{0..noop_max-1} (pass 31 for the paper's U{0..30}) and are not counted in
+    the episode frame cap (ours: 108,000 frames including the no-ops);
+  * the emulator state cannot be saved, so a preempted run could not resume its games
+    exactly (this project's checkpoints restore every game in progress);
+  * autoreset is a separate "reset" step after a game ends.
+And ``ALEInterface.act`` holds the GIL (tests/test_vector.py::test_ale_act_holds_the_gil;
+bench ``env``: N envs in N Python threads step no faster than in one), so the parallelism
+on a small CPU comes from overlapping the environments with the learner (``agent.overlap``)
+and from batched acting.
+
 ``play`` is the loop of evaluation: the evaluation phase of each iteration
 (``eval_phase``) and ``evaluate``'s Nature protocol both consume it.
 """

@@ -148,7 +148,7 @@ def ensure_fits(
 
     Args:
       nbytes: bytes about to be allocated.
-      what: what they are for, e.g. ``"FrameReplay(capacity=1000000)"``.
+      what: what they are for, e.g. ``"the replay (capacity=1000000, array frames)"``.
       fix: the advice printed on refusal, or a function of the available bytes returning it
         (so it can suggest a size that fits).
       reserve_bytes: bytes that must stay free for everything else in the process.

@@ -1,9 +1,13 @@
-"""The package layout holds: training code never imports the tools (analysis/, bench/).
+"""The package's layout, checked on its import graph (built with ``ast`` from the source).
 
-``dqn_atari/analysis/`` and ``dqn_atari/bench/`` are tools run on or beside training; the
-thin entry points ``dqn_atari/plot.py``, ``side_by_side.py`` and ``wandb_download.py`` call
-into analysis/. Everything else is training code and must work without either package.
-Analysis may import ``dqn_atari.scores`` (the paper's tables), nothing else of training.
+* no import cycle, and no module imports a leading-underscore name of another module;
+* training code never imports the tools (``analysis/``, ``bench/``); the thin entry points
+  ``dqn_atari/plot.py``, ``side_by_side.py`` and ``wandb_download.py`` call into analysis/;
+* analysis may import ``dqn_atari.scores`` (the paper's tables), nothing else of training.
+
+Every import counts, module level or inside a function (a lazy import is still a
+dependency). ``from dqn_atari.pkg import name`` is an edge to ``dqn_atari.pkg.name`` when that
+is a module, else to ``dqn_atari.pkg``.
 """
 
 from __future__ import annotations
@@ -11,55 +15,132 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from conftest import REPO
-
-PACKAGE = REPO / "dqn_atari"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent / "dqn_atari"
 TOOLS = ("dqn_atari.analysis", "dqn_atari.bench")
-ANALYSIS_ENTRY_POINTS = ("plot.py", "side_by_side.py", "wandb_download.py")
+ANALYSIS_ENTRY_POINTS = ("dqn_atari.plot", "dqn_atari.side_by_side", "dqn_atari.wandb_download")
 ANALYSIS_MAY_IMPORT = ("dqn_atari.analysis", "dqn_atari.scores")
 
 
-def _imports(path: Path) -> set[str]:
-    """Every dqn_atari module ``path`` imports, at any depth (lazy imports included)."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted(PACKAGE_DIR.rglob("*.py"))}
+
+
+def _imports(name: str, path: Path, known: set[str]) -> list[tuple[str, str | None, int]]:
+    """(imported module, imported name or None, line) for every dqn_atari import in ``path``."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module != "dqn_atari":  # `from dqn_atari import scores`: the names
-                found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {name for name in found if name == "dqn_atari" or name.startswith("dqn_atari.")}
+            found += [(a.name, None, node.lineno) for a in node.names
+                      if a.name.split(".")[0] == "dqn_atari"]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against this module's package
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            if module.split(".")[0] != "dqn_atari":
+                continue
+            for alias in node.names:
+                sub = f"{module}.{alias.name}"
+                found.append((sub, None, node.lineno) if sub in known
+                             else (module, alias.name, node.lineno))
+    return found
+
+
+def _graph() -> tuple[dict[str, set[str]], list[str]]:
+    """Edges between dqn_atari modules, and the private-name imports across modules."""
+    modules = _modules()
+    known = set(modules)
+    edges: dict[str, set[str]] = {m: set() for m in modules}
+    private = []
+    for name, path in modules.items():
+        for target, imported, line in _imports(name, path, known):
+            assert target in known, f"{path}:{line} imports {target}, which does not exist"
+            if target != name:
+                edges[name].add(target)
+            if imported and imported.startswith("_") and target != name:
+                private.append(f"{path.relative_to(PACKAGE_DIR.parent)}:{line} imports "
+                               f"{imported} from {target}")
+    return edges, private
+
+
+def _find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as a path ``[a, b, ..., a]``, or None."""
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(edges):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
 
 
 def _under(name: str, packages) -> bool:
     return any(name == p or name.startswith(p + ".") for p in packages)
 
 
+def test_the_package_has_no_import_cycle():
+    cycle = _find_cycle(_graph()[0])
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_no_module_imports_a_private_name_of_another():
+    private = _graph()[1]
+    assert not private, "private names imported across modules:\n" + "\n".join(private)
+
+
 def test_training_code_never_imports_analysis_or_bench():
-    training = [p for p in PACKAGE.rglob("*.py")
-                if p.relative_to(PACKAGE).parts[0] not in ("analysis", "bench")
-                and p.relative_to(PACKAGE).as_posix() not in ANALYSIS_ENTRY_POINTS]
-    assert any(p.name == "runner.py" for p in training)
-    offenders = {p.relative_to(REPO).as_posix(): sorted(n for n in _imports(p)
-                                                        if _under(n, TOOLS))
-                 for p in training}
+    edges = _graph()[0]
+    training = [m for m in edges if not _under(m, TOOLS) and m not in ANALYSIS_ENTRY_POINTS]
+    assert "dqn_atari.runner" in training and "dqn_atari.train" in training
+    offenders = {m: sorted(t for t in edges[m] if _under(t, TOOLS)) for m in training}
     assert not {k: v for k, v in offenders.items() if v}, offenders
 
 
 def test_analysis_imports_only_analysis_and_scores():
-    modules = list((PACKAGE / "analysis").rglob("*.py"))
-    assert modules
-    offenders = {p.relative_to(REPO).as_posix(): sorted(
-        n for n in _imports(p) if not _under(n, ANALYSIS_MAY_IMPORT))
-        for p in modules}
+    edges = _graph()[0]
+    analysis = [m for m in edges if _under(m, ("dqn_atari.analysis",))]
+    assert analysis
+    offenders = {m: sorted(t for t in edges[m] if not _under(t, ANALYSIS_MAY_IMPORT))
+                 for m in analysis}
     assert not {k: v for k, v in offenders.items() if v}, offenders
 
 
 def test_entry_points_are_thin():
+    edges, modules = _graph()[0], _modules()
     for name in ANALYSIS_ENTRY_POINTS:
-        path = PACKAGE / name
-        imports = _imports(path)
-        assert imports and all(_under(n, ("dqn_atari.analysis",)) for n in imports), (name,
-                                                                                    imports)
-        assert len(path.read_text(encoding="utf-8").splitlines()) <= 15, name
+        assert edges[name] and all(_under(t, ("dqn_atari.analysis",)) for t in edges[name]), (
+            name, edges[name])
+        assert len(modules[name].read_text(encoding="utf-8").splitlines()) <= 15, name
+
+
+def test_the_checks_catch_a_cycle_and_a_private_import(tmp_path):
+    """The graph code itself: a cycle and the imports of a module, lazy ones included."""
+    assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert _find_cycle({"a": {"b"}, "b": set()}) is None
+    source = tmp_path / "probe.py"
+    source.write_text("from dqn_atari.replay.frame_store import _helper\n"
+                      "from dqn_atari import seeds\n"
+                      "def f():\n    import dqn_atari.loop\n")
+    known = set(_modules())
+    assert _imports("dqn_atari.probe", source, known) == [
+        ("dqn_atari.replay.frame_store", "_helper", 1), ("dqn_atari.seeds", None, 2),
+        ("dqn_atari.loop", None, 4)]

@@ -3,7 +3,7 @@
 One function per subcommand, each printing a JSON object on its LAST line of stdout
 (progress goes to stderr). Subcommands:
   replay   memory (bytes per transition) and sampling speed (sampled transitions/s,
-           one thread) of FrameReplay, CompressedFrameReplay and a naive full-stack store,
+           one thread) of the replay (array and lz4 frame stores) and a naive full-stack store,
            filled with real preprocessed frames of an Atari game.
   env      frames/s of raw ALE, the Nature pipeline, N envs in one thread and in N threads,
            and ale-py's AtariVectorEnv (dqn_atari/bench/env.py).

@@ -148,8 +148,8 @@ def bench_env(game: str = "pong", frames: int = 20_000, num_envs: tuple[int, ...
             vec.close()
         out["ale_vector_env_note"] = (
             "ale_py.vector_env.AtariVectorEnv, Nature-like settings (stack 1, noop_max 31, raw "
-            "rewards, no episodic life, no fire reset); not used for training (see "
-            "dqn_atari/vector_actor.py)"
+            "rewards, no episodic life, no fire reset); not used for training (see the "
+            "docstring of dqn_atari/loop.py)"
         )
     out["gil_note"] = (
         "vector_N_envs_N_threads vs vector_N_envs_one_thread: about equal (or lower) means "

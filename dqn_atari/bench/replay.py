@@ -1,8 +1,8 @@
 """The ``replay`` benchmark: memory and sampling speed of the replay stores.
 
 ``python -m dqn_atari.bench replay --capacity 1000000 --game pong``: bytes per transition
-and sampled transitions/s (one thread) of FrameReplay, CompressedFrameReplay and a naive
-full-stack store, filled with real preprocessed frames of an Atari game.
+and sampled transitions/s (one thread) of the replay with its array and its lz4 frame
+store, and of a naive full-stack store, filled with real preprocessed frames of an Atari game.
 """
 
 from __future__ import annotations
@@ -37,50 +37,24 @@ class RealFrames(NamedTuple):
 def _real_frames(game: str, n: int, seed: int) -> RealFrames:
     """``n`` Nature-preprocessed frames of ``game`` under uniformly random actions.
 
-    ale_py directly (not the project's env module): frameskip 1, sticky actions off
-    (repeat_action_probability 0), the game's minimal action set, 108,000-frame game cap.
-    One agent step = 4 frames with the action repeated; the observation is the pixel-wise
-    max of the last two grayscale frames, resized to 84x84 with INTER_AREA.
+    Played by the project's own environment (``NatureAtariEnv``: the frames training
+    stores), one frame per agent step, with its no-op starts and 108,000-frame game cap.
     """
-    import cv2
-    from ale_py.env import AtariEnv
+    from dqn_atari.envs import NatureAtariEnv
 
-    env = AtariEnv(
-        game,
-        obs_type="grayscale",
-        frameskip=1,
-        repeat_action_probability=0.0,  # sticky actions off (Nature)
-        full_action_space=False,  # minimal action set (Nature)
-        max_num_frames_per_episode=108_000,  # frames: 30 minutes at 60 Hz
-    )
+    env = NatureAtariEnv(game, seed)
     rng = np.random.default_rng(seed)
-    num_actions = env.action_space.n
-
-    def process(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return cv2.resize(np.maximum(a, b), FRAME_SHAPE[::-1], interpolation=cv2.INTER_AREA)
-
     frames = np.empty((n, *FRAME_SHAPE), dtype=np.uint8)
     kinds = np.full(n, KIND_ADD, dtype=np.uint8)
-    obs, _ = env.reset(seed=seed)
-    frames[0], kinds[0] = process(obs, obs), KIND_START
+    frames[0], kinds[0] = env.reset(), KIND_START
     for t in range(1, n):
         if kinds[t - 1] == KIND_FINAL:  # new game
-            obs, _ = env.reset(seed=int(rng.integers(2**31)))
-            frames[t], kinds[t] = process(obs, obs), KIND_START
+            frames[t], kinds[t] = env.reset(), KIND_START
             continue
-        action = int(rng.integers(num_actions))
-        last_two = [obs, obs]
-        ended = False
-        for _ in range(ACTION_REPEAT_FRAMES):
-            obs, _, terminated, truncated, _ = env.step(action)
-            last_two = [last_two[1], obs.copy()]
-            if terminated or truncated:
-                ended = True
-                break
-        frames[t] = process(*last_two)
-        if ended:
+        step = env.step(int(rng.integers(env.num_actions)))
+        frames[t] = step.frame
+        if step.game_over or step.truncated:
             kinds[t] = KIND_FINAL
-    env.close()
     distinct = len({f.tobytes() for f in frames})
     return RealFrames(frames, kinds, distinct)
 
@@ -139,7 +113,7 @@ class FullStackStore:
     """The naive layout: s and s' as two 4x84x84 uint8 stacks per transition.
 
     As stable-baselines3's ``ReplayBuffer`` with ``optimize_memory_usage=False``, with
-    actions uint8, rewards float32 and terminals uint8 like FrameReplay, so the comparison
+    actions uint8, rewards float32 and terminals uint8 like the replay, so the comparison
     isolates the frame layout.
     """
 
@@ -165,7 +139,7 @@ class FullStackStore:
             self.next_obs[self._pending, -1] = frame
 
     def add(self, frame, action, reward, terminal, episode_start) -> None:
-        """Same call as FrameReplay.add."""
+        """Same call as the replay's add."""
         self._close_pending(frame)
         if episode_start:
             self._stack[:] = 0
@@ -179,7 +153,7 @@ class FullStackStore:
         self._size = min(self._size + 1, self.capacity)
 
     def add_final(self, frame) -> None:
-        """Same call as FrameReplay.add_final."""
+        """Same call as the replay's add_final."""
         self._close_pending(frame)
         self._pending = -1
 
@@ -197,8 +171,7 @@ class FullStackStore:
 
 def bench_replay(args: argparse.Namespace) -> dict[str, Any]:
     """The ``replay`` subcommand: bytes per transition and sampling speed of three stores."""
-    from dqn_atari.replay import FrameReplay
-    from dqn_atari.replay_compressed import CompressedFrameReplay
+    from dqn_atari.replay import UniformReplay
 
     stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     unknown = set(stores) - {"plain", "compressed", "full_stack"}
@@ -216,7 +189,7 @@ def bench_replay(args: argparse.Namespace) -> dict[str, Any]:
         "frames_generated": len(stream.frames),
         "frames_distinct": stream.frames_distinct,
         "frames_note": (
-            f"{len(stream.frames)} frames of random play (agent steps) generated with ale_py, "
+            f"{len(stream.frames)} frames of random play (agent steps) by NatureAtariEnv, "
             f"cycled to fill {fill} slots"
         ),
         "frame_generation_s": round(time.perf_counter() - t0, 1),
@@ -225,7 +198,8 @@ def bench_replay(args: argparse.Namespace) -> dict[str, Any]:
     }
 
     if "plain" in stores:
-        replay = FrameReplay(capacity, FRAME_SHAPE, STACK_FRAMES, seed=args.seed)
+        replay = UniformReplay(capacity, frame_shape=FRAME_SHAPE, stack_frames=STACK_FRAMES,
+                               frame_store="array", seed=args.seed)
         fill_s = _fill(replay.add, replay.add_final, stream, fill, "plain", args.progress)
         result["plain"] = {
             "bytes_per_transition": replay.nbytes / capacity,
@@ -239,11 +213,13 @@ def bench_replay(args: argparse.Namespace) -> dict[str, Any]:
         gc.collect()
 
     if "compressed" in stores:
-        replay = CompressedFrameReplay(capacity, FRAME_SHAPE, STACK_FRAMES, seed=args.seed)
+        replay = UniformReplay(capacity, frame_shape=FRAME_SHAPE, stack_frames=STACK_FRAMES,
+                               frame_store="lz4", seed=args.seed)
         fill_s = _fill(replay.add, replay.add_final, stream, fill, "compressed", args.progress)
         filled = replay.num_filled
-        mean_frame = replay.stored_frame_bytes / filled
-        fixed = (replay.nbytes - replay._pool.nbytes) / capacity  # per-slot arrays, bytes
+        store = replay.head(0).frames
+        mean_frame = store.stored_frame_bytes / filled
+        fixed = (replay.nbytes - store.pool_bytes) / capacity  # per-slot arrays, bytes
         result["compressed"] = {
             "bytes_per_transition": round(fixed + mean_frame, 1),
             "bytes_per_transition_method": (
