@@ -21,7 +21,8 @@ from dqn_atari.agent import DQNAgent
 from dqn_atari.compose import CONF_DIR
 from dqn_atari.config import Config
 from dqn_atari.envs import make_env
-from dqn_atari.runner import ConfigError, NonFiniteLossError, Runner, validate_config
+from dqn_atari.loop import NonFiniteLossError
+from dqn_atari.runner import ConfigError, Runner, validate_config
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
