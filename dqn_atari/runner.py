@@ -131,7 +131,7 @@ def _to_cpu(obj: Any) -> Any:
     return obj
 
 
-def _actor_and_learner_states(state: dict[str, Any]) -> tuple[list[dict], dict | None]:
+def actor_and_learner_states(state: dict[str, Any]) -> tuple[list[dict], dict | None]:
     """The games in progress and the learner's state of a checkpoint, any format.
 
     Format 1 kept one actor's state as is (``env.num_envs=1`` without overlap), or
@@ -227,7 +227,7 @@ class Runner:
         self.agent.load_state_dict(state["agent"])
         if state["replay"] is not None:
             self.replay.load_state_dict(state["replay"], copy=False)  # fresh arrays from disk
-        actor_states, learner_state = _actor_and_learner_states(state)
+        actor_states, learner_state = actor_and_learner_states(state)
         if len(actor_states) != len(self.actors):
             raise ValueError(
                 f"the checkpoint holds {len(actor_states)} games in progress but "

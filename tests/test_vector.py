@@ -206,11 +206,23 @@ def _as_format_1(state: dict) -> dict:
     return old
 
 
-@pytest.mark.parametrize("overrides", [[], ["env.num_envs=3", "agent.overlap=true"]],
-                         ids=["one_actor", "three_actors_overlap"])
-def test_a_format_1_checkpoint_resumes_exactly(tmp_path, overrides):
+def test_format_1_actor_states_are_read_for_one_actor_and_for_several():
+    from dqn_atari.runner import actor_and_learner_states
+
+    one = {"env": "e", "stack": "s"}  # format 1, one actor without overlap: its state as is
+    assert actor_and_learner_states({"actor": one}) == ([one], None)
+    several = {"num_envs": 2, "actors": [one, one], "policy": {"w": 1}}
+    assert actor_and_learner_states({"actor": several}) == ([one, one],
+                                                             {"acting_network": {"w": 1}})
+    current = {"actor": {"num_envs": 1, "actors": [one]}, "learner": None}
+    assert actor_and_learner_states(current) == ([one], None)
+
+
+def test_a_format_1_checkpoint_resumes_exactly(tmp_path):
+    """Three actors with overlap: format 1 kept the acting network in the actor state."""
     from dqn_atari.checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
 
+    overrides = ["env.num_envs=3", "agent.overlap=true"]
     straight, expected, _ = _run(tmp_path / "straight", *overrides)
     _, stopped, _ = _run(tmp_path / "resumed", *overrides, stop_at=300)
     assert stopped["status"] == "interrupted"

@@ -130,7 +130,8 @@ def test_wheel_installs_and_trains_outside_the_checkout(tmp_path):
     # 4. The smoke preset trains there.
     run_dir = tmp_path / "run"
     smoke = _run([python, "-m", "dqn_atari.train", "experiment=smoke", f"run_dir={run_dir}",
-                  "logger.wandb_mode=disabled"], cwd=outside, env=env, timeout=1800)
+                  "logger.wandb_mode=disabled", "torch_threads=1"], cwd=outside, env=env,
+                 timeout=1800)
     assert smoke.returncode == 0, "the smoke run of the installed wheel failed:\n" + _tail(smoke)
     summary_path = run_dir / "summary.json"
     assert summary_path.is_file(), f"no {summary_path}:\n" + _tail(smoke)
