@@ -93,7 +93,7 @@ def test_sweep_dry_run_builds_one_array_with_the_nature_defaults(tmp_path: Path)
     assert "--array=0-48%8" in res.stdout and "--gres" not in res.stdout, res.stdout
     assert "--signal=B:USR1@120" in res.stdout and "--job-name=dqn-fast" in res.stdout
 
-    for bad, says in ((["--games", "pongg"], "Unknown game"),
+    for bad, says in ((["--games", "pongg"], "unknown game 'pongg'; close matches: pong"),
                       (["--games", "pong", "agent.lr=1"], "optim.lr"),
                       (["--games", "pong", "seed=3"], "--seeds"),
                       (["--games", "pong", "--seeds", "4-2"], "empty seed range")):

@@ -148,7 +148,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     before = _digest(checkpoints)
     runner = Runner(compose([*base, "total_frames=2400"]))
     assert runner.resume_if_possible() is not None
-    runner.replay._rewards[:] = np.nan  # poison the learning signal
+    runner.replay.head(0).rewards[:] = np.nan  # poison the learning signal
     with pytest.raises(NonFiniteLossError, match="last good one is untouched"):
         runner.run()
     assert _digest(sorted((tmp_path / "checkpoints").glob("ckpt_*.pt"))) == before
