@@ -299,6 +299,16 @@ def _assert_same_batch(a, b) -> None:
         np.testing.assert_array_equal(x, y)
 
 
+def assert_same_state(original: UniformReplay, restored: UniformReplay) -> None:
+    """The sampler and head 0 of ``restored`` hold exactly ``original``'s state."""
+    assert original.state_dict()["rng_state"] == restored.state_dict()["rng_state"]
+    for key, value in original.head(0).state_dict().items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(value, restored.head(0).state_dict()[key])
+        else:
+            assert value == restored.head(0).state_dict()[key], key
+
+
 @pytest.mark.parametrize("copy_arrays", [True, False])
 def test_state_dict_round_trip_is_exact(copy_arrays: bool) -> None:
     events = random_stream(3, 400)
@@ -308,12 +318,7 @@ def test_state_dict_round_trip_is_exact(copy_arrays: bool) -> None:
     state = pickle.loads(pickle.dumps(original.state_dict()))  # as if saved to disk
     restored = UniformReplay(50, seed=999)
     restored.load_state_dict(state, copy=copy_arrays)
-    assert original.state_dict()["rng_state"] == restored.state_dict()["rng_state"]
-    for key, value in original.head(0).state_dict().items():
-        if isinstance(value, np.ndarray):
-            np.testing.assert_array_equal(value, restored.head(0).state_dict()[key])
-        else:
-            assert value == restored.head(0).state_dict()[key], key
+    assert_same_state(original, restored)
     assert len(restored) == len(original) and restored.num_added == original.num_added
     for _ in range(5):
         _assert_same_batch(original.sample(16), restored.sample(16))

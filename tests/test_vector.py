@@ -66,6 +66,18 @@ def _expected_events(cfg, total: int) -> list[tuple[str, int, int]]:
     return events
 
 
+def _assert_same_run(tmp_path: Path, straight: Runner, expected: dict, resumed: Runner,
+                     final: dict) -> None:
+    """The resumed run (tmp_path/resumed) ended exactly as the straight one (tmp_path/straight)."""
+    for key in ("status", "agent_steps", "frames", "updates", "iteration"):
+        assert final[key] == expected[key], key
+    for name in ("episodes.csv", "iterations.csv"):
+        assert _comparable(_rows(tmp_path / "straight" / "metrics" / name)) == _comparable(
+            _rows(tmp_path / "resumed" / "metrics" / name))
+    for a, b in zip(_params(straight), _params(resumed), strict=True):
+        assert torch.equal(a, b)
+
+
 def _params(runner: Runner) -> list[torch.Tensor]:
     return [p.detach().clone() for p in runner.agent.online.parameters()] + [
         p.detach().clone() for p in runner.agent.target.parameters()]
@@ -181,13 +193,7 @@ def test_vector_overlap_run_stopped_and_resumed_equals_the_straight_run(tmp_path
     assert stopped["status"] == "interrupted" and 300 <= stopped["agent_steps"] < 400
     resumed, final, _ = _run(tmp_path / "resumed", *overrides)
     assert resumed.resumed_from is not None
-    for key in ("status", "agent_steps", "frames", "updates", "iteration"):
-        assert final[key] == expected[key], key
-    for name in ("episodes.csv", "iterations.csv"):
-        assert _comparable(_rows(tmp_path / "straight" / "metrics" / name)) == _comparable(
-            _rows(tmp_path / "resumed" / "metrics" / name))
-    for a, b in zip(_params(straight), _params(resumed), strict=True):
-        assert torch.equal(a, b)
+    _assert_same_run(tmp_path, straight, expected, resumed, final)
 
 
 def _as_format_1(state: dict) -> dict:
@@ -232,13 +238,7 @@ def test_a_format_1_checkpoint_resumes_exactly(tmp_path):
     save_checkpoint(tmp_path / "resumed", _as_format_1(state), state["counters"]["agent_steps"])
     resumed, final, _ = _run(tmp_path / "resumed", *overrides)
     assert resumed.resumed_from == latest
-    for key in ("status", "agent_steps", "frames", "updates", "iteration"):
-        assert final[key] == expected[key], key
-    for name in ("episodes.csv", "iterations.csv"):
-        assert _comparable(_rows(tmp_path / "straight" / "metrics" / name)) == _comparable(
-            _rows(tmp_path / "resumed" / "metrics" / name))
-    for a, b in zip(_params(straight), _params(resumed), strict=True):
-        assert torch.equal(a, b)
+    _assert_same_run(tmp_path, straight, expected, resumed, final)
 
 
 def test_resume_with_another_num_envs_names_the_fix(tmp_path):
