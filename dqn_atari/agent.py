@@ -16,15 +16,22 @@ synchronisation per log instead of one per update.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from dqn_atari.config import AgentConfig, OptimConfig
-from dqn_atari.losses import q_learning_loss, td_target
 from dqn_atari.networks import NatureQNetwork, select_device
 from dqn_atari.optim import make_optimizer
+from dqn_atari.update_step import (
+    StagingBuffers,
+    UpdateStep,
+    check_precision,
+    set_tf32_policy,
+    update_mode,
+)
 
 
 class TransitionBatch(Protocol):
@@ -41,7 +48,8 @@ class DQNAgent:
 
     Args:
       num_actions: size of the (minimal) action set.
-      agent_cfg: gamma, double_dqn, dueling, huber_delta, device, compile.
+      agent_cfg: gamma, double_dqn, dueling, huber_delta, device, precision, compile,
+        cuda_graph, channels_last.
       optim_cfg: the optimizer (see ``make_optimizer``).
       stack_frames: frames per agent state.
       seed: seeds the network initialisation only (the global torch RNG is left as it was).
@@ -77,17 +85,23 @@ class DQNAgent:
         self.target = target.to(self.device, memory_format=memory_format).requires_grad_(False)
         self.sync_target()
 
-        # torch.compile serves update() only; act() runs the eager module (batch sizes
-        # of 1 and N would each cost a recompilation, for a 0.5 ms forward pass).
-        if agent_cfg.compile:
-            self._online_fn = torch.compile(self.online)
-            self._target_fn = torch.compile(self.target)
-        else:
-            self._online_fn = self.online
-            self._target_fn = self.target
-
+        check_precision(agent_cfg.precision, self.device)
+        set_tf32_policy(agent_cfg.precision, self.device)
+        self.precision = agent_cfg.precision
+        self.update_mode = update_mode(agent_cfg.compile, agent_cfg.cuda_graph, self.device)
         self.optim_cfg = optim_cfg
-        self.optimizer = make_optimizer(self.online.parameters(), optim_cfg)
+        self.optimizer = make_optimizer(self.online.parameters(), optim_cfg,
+                                        capturable=self.update_mode == "cuda_graph")
+        # The update (update_step.py): the batch is staged into static tensors, then the
+        # gradient step runs eager, compiled as a whole, or replayed as CUDA graphs. act()
+        # always runs the eager module (batch sizes 1 and N would each cost a recompilation,
+        # for a 0.5 ms forward pass).
+        self._step = UpdateStep(
+            self.online, self.target, self.optimizer, gamma=self.gamma,
+            double_dqn=self.double_dqn, huber_delta=self.huber_delta,
+            max_grad_norm=self.max_grad_norm, precision=self.precision, mode=self.update_mode,
+            staging=StagingBuffers(self.device),
+        )
         self.num_updates = 0  # updates (gradient steps) done
 
     # ------------------------------------------------------------------ acting
@@ -137,46 +151,23 @@ class DQNAgent:
             return self.online(x).float().cpu().numpy()
 
     # ---------------------------------------------------------------- learning
-    def _to_device(self, array: np.ndarray) -> torch.Tensor:
-        tensor = torch.from_numpy(np.ascontiguousarray(array))
-        if self.device.type == "cuda":
-            return tensor.pin_memory().to(self.device, non_blocking=True)
-        return tensor.to(self.device)
-
-    def update(self, batch: TransitionBatch) -> dict[str, torch.Tensor]:
+    def update(self, batch: TransitionBatch,
+               before_apply: Callable[[], None] | None = None) -> dict[str, torch.Tensor]:
         """One gradient step on a replay batch; returns detached device scalars.
+
+        Args:
+          batch: transitions (frames, actions, rewards, terminals), as ``TransitionBatch``.
+          before_apply: called after the gradients are computed and before the parameters
+            change (the threaded learner's barrier; learner.py).
 
         Returns:
           {"loss": mean Huber loss of the batch, "mean_q": mean of q_tm1 over batch
-          and actions}. Both are 0-dim tensors on the agent's device, detached; no
+          and actions}. Both are 0-dim fp32 tensors on the agent's device, detached; no
           ``.item()`` here (see the module docstring for the finiteness check).
         """
-        # One uint8 copy of the (B, stack_frames + 1, 84, 84) frames to the device;
-        # both states are views of it.
-        frames = self._to_device(batch.frames)
-        obs_tm1 = frames[:, :-1]
-        obs_t = frames[:, 1:]
-        a_tm1 = self._to_device(np.asarray(batch.actions, dtype=np.int64))
-        r_t = self._to_device(np.asarray(batch.rewards, dtype=np.float32))
-        terminal_t = self._to_device(np.asarray(batch.terminals, dtype=np.float32))
-
-        with torch.no_grad():
-            discount_t = self.gamma * (1.0 - terminal_t)
-            q_t_target = self._target_fn(obs_t)
-            q_t_online = self._online_fn(obs_t) if self.double_dqn else None
-            target_tm1 = td_target(r_t, discount_t, q_t_target, q_t_online)
-
-        q_tm1 = self._online_fn(obs_tm1)
-        loss, _ = q_learning_loss(q_tm1, a_tm1, target_tm1, self.huber_delta)
-
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.max_grad_norm > 0:
-            # No host sync: the clip coefficient is applied as a tensor.
-            torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.max_grad_norm)
-        self.optimizer.step()
+        loss, mean_q = self._step(batch, before_apply)
         self.num_updates += 1
-        return {"loss": loss.detach(), "mean_q": q_tm1.detach().mean()}
+        return {"loss": loss, "mean_q": mean_q}
 
     def sync_target(self) -> None:
         """Hard copy of the online parameters into the target network."""
@@ -203,7 +194,8 @@ class DQNAgent:
         self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
         # The hyper-parameters are this agent's config, not the checkpoint's: identical on a
         # plain resume, and a change allowed on resume (allow_config_change) takes effect.
-        configured = make_optimizer(self.online.parameters(), self.optim_cfg).param_groups
+        configured = make_optimizer(self.online.parameters(), self.optim_cfg,
+                                    capturable=self.update_mode == "cuda_graph").param_groups
         for group, wanted in zip(self.optimizer.param_groups, configured, strict=True):
             group.update({k: v for k, v in wanted.items() if k != "params"})
         self.num_updates = int(state["num_updates"])

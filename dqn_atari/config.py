@@ -70,7 +70,9 @@ class AgentConfig:
     epsilon_decay_start_agent_steps: int = "${agent.learning_starts_agent_steps}"  # type: ignore[assignment]
     epsilon_eval: float = 0.05
     device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
-    compile: bool = False  # torch.compile the Q-network
+    precision: str = "fp32"  # "fp32" (TF32 off on CUDA) | "tf32" (CUDA) | "bf16" (autocast)
+    compile: bool = False  # torch.compile the whole update (forward, loss, backward, optimizer)
+    cuda_graph: bool = False  # CUDA only: replay the update as captured CUDA graphs
     channels_last: bool = True  # NHWC convolution weights and inputs (faster on CPU and GPU)
     overlap: bool = False  # learner in a background thread while the actors step (same schedule)
 

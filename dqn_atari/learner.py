@@ -22,13 +22,28 @@ The one difference is the acting network: the update in flight modifies the onli
 parameters in place, so the loop acts with ``acting_network``, a copy of the parameters the
 update in flight starts from (the parameters after every update but the latest one). The
 copy (6.7 MB, about 1 ms) is taken in the loop's thread while the update computes its
-forward and backward passes, which only read the parameters: an optimizer step pre-hook
-holds the update's parameter write until the copy is done. With all actions random
+forward and backward passes, which only read the parameters: the update's ``before_apply``
+barrier (between its gradient and optimizer halves, update_step.py) holds the parameter
+write until the copy is done. With all actions random
 (epsilon 1) the two learners are bit-identical (tests/test_vector.py). The acting copy is
 part of the learner's state, so a resumed run acts exactly as the uninterrupted one.
 
 Threads: the learner thread sets its own torch intra-op thread count (OpenMP keeps one per
 calling thread); the loop's thread keeps its own for acting.
+
+CUDA: the learner thread runs its updates on its own CUDA stream, so they overlap the
+loop's acting kernels on the default stream. Host-side waits are not enough there (a
+kernel is queued, not done, when the call returns), so the two streams are ordered by
+events at the three places where they share tensors:
+
+* an update starts after the loop's queued work (``submit`` records an event on the loop's
+  stream; the learner stream waits for it), e.g. a target copy;
+* the parameter write waits for the acting copy (the barrier also makes the learner stream
+  wait for the copy's event);
+* the loop's stream waits for the learner stream in ``finish`` before it reads the
+  parameters again (target copy, acting copy, checkpoints).
+
+On the CPU the same code runs with the stream operations skipped (``self._stream`` is None).
 """
 
 from __future__ import annotations
@@ -102,7 +117,10 @@ class ThreadedLearner(InlineLearner):
         self._tag: Any = None
         self._copied = threading.Event()  # the acting copy of the parameters is taken
         self._copied.set()
-        self._hook = agent.optimizer.register_step_pre_hook(self._before_optimizer_step)
+        cuda = agent.device.type == "cuda"
+        self._stream = torch.cuda.Stream(agent.device) if cuda else None
+        self._submitted = torch.cuda.Event() if cuda else None  # loop's work before the update
+        self._copy_done = torch.cuda.Event() if cuda else None  # the acting copy, on the GPU
 
     @property
     def acting_network(self) -> torch.nn.Module:
@@ -112,11 +130,17 @@ class ThreadedLearner(InlineLearner):
         """In the learner thread: one update with this thread's torch thread count."""
         if torch.get_num_threads() != self.threads:
             torch.set_num_threads(self.threads)
-        return self.agent.update(batch)
+        if self._stream is None:
+            return self.agent.update(batch, before_apply=self._before_apply)
+        with torch.cuda.stream(self._stream):
+            self._stream.wait_event(self._submitted)
+            return self.agent.update(batch, before_apply=self._before_apply)
 
-    def _before_optimizer_step(self, _optimizer, _args, _kwargs) -> None:
+    def _before_apply(self) -> None:
         """In the learner thread: the parameters may change once the acting copy is taken."""
         self._copied.wait()
+        if self._stream is not None:
+            self._stream.wait_event(self._copy_done)
 
     def _refresh_acting_network(self) -> None:
         """``acting_network`` <- the online network's current parameters."""
@@ -138,10 +162,14 @@ class ThreadedLearner(InlineLearner):
         """Start an update on ``batch``; returns the previous one if it was in flight."""
         done = self.finish()
         self._copied.clear()
+        if self._submitted is not None:
+            self._submitted.record()  # on the loop's stream
         self._future = self._executor.submit(self._update, batch)
         self._tag = tag
         try:
             self._refresh_acting_network()  # overlaps the update's forward/backward (reads only)
+            if self._copy_done is not None:
+                self._copy_done.record()
         finally:
             self._copied.set()
         return done
@@ -152,7 +180,10 @@ class ThreadedLearner(InlineLearner):
             return []
         future, tag = self._future, self._tag
         self._future, self._tag = None, None
-        return [(tag, future.result())]  # re-raises an exception of the update
+        completed = [(tag, future.result())]  # re-raises an exception of the update
+        if self._stream is not None:
+            torch.cuda.current_stream(self.agent.device).wait_stream(self._stream)
+        return completed
 
     def close(self) -> list[Completed]:
         """Finish the update in flight and stop the thread."""
@@ -161,7 +192,6 @@ class ThreadedLearner(InlineLearner):
         finally:
             self._copied.set()
             self._executor.shutdown(wait=True)
-            self._hook.remove()
 
     def get_state(self) -> dict[str, Any]:
         """The acting network (the parameters before the latest update)."""

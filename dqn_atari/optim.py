@@ -130,17 +130,21 @@ class CenteredRMSprop(torch.optim.Optimizer):
         return loss
 
 
-def make_optimizer(params: Iterable[torch.Tensor], optim_cfg: OptimConfig) -> torch.optim.Optimizer:
-    """The optimizer named by ``optim_cfg.name``.
+def make_optimizer(params: Iterable[torch.Tensor], optim_cfg: OptimConfig,
+                   capturable: bool = False) -> torch.optim.Optimizer:
+    """The optimizer named by ``optim_cfg.name``; both step with multi-tensor (foreach) kernels.
 
-    * "rmsprop_centered": ``CenteredRMSprop(lr, decay, eps)`` -- Nature DQN.
-    * "adam": ``torch.optim.Adam(lr, eps=optim_cfg.eps)`` -- NOT the Nature setting
-      (Rainbow/Dopamine-JAX style); ``decay`` is unused.
+    * "rmsprop_centered": ``CenteredRMSprop(lr, decay, eps)`` -- Nature DQN. Its step is
+      graph-safe as it is (no host reads, constant hyper-parameters).
+    * "adam": ``torch.optim.Adam(lr, eps=optim_cfg.eps, foreach=True)`` -- NOT the Nature
+      setting (Rainbow/Dopamine-JAX style); ``decay`` is unused. ``capturable=True`` keeps its
+      step count on the device, as a CUDA graph capture requires.
     """
     if optim_cfg.name == "rmsprop_centered":
         return CenteredRMSprop(params, lr=optim_cfg.lr, decay=optim_cfg.decay, eps=optim_cfg.eps)
     if optim_cfg.name == "adam":
-        return torch.optim.Adam(params, lr=optim_cfg.lr, eps=optim_cfg.eps)
+        return torch.optim.Adam(params, lr=optim_cfg.lr, eps=optim_cfg.eps, foreach=True,
+                                capturable=capturable)
     raise ValueError(
         f"unknown optimizer optim.name={optim_cfg.name!r}; valid names: {', '.join(OPTIMIZER_NAMES)}"
     )

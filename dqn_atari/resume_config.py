@@ -29,6 +29,8 @@ CONFIG_FILE = "config.yaml"
 LEGACY_VALUES: dict[str, Any] = {
     "agent.epsilon_decay_start_agent_steps": 0,  # epsilon decayed from agent step 0
     "agent.channels_last": False,  # NCHW convolutions
+    "agent.precision": "fp32",  # before the switch, every run was fp32
+    "agent.cuda_graph": False,
     # the evaluation phase used the final protocol's cap
     "env.max_episode_frames_eval_phase": lambda recorded: recorded["env"]["max_episode_frames_eval"],
 }
@@ -39,7 +41,7 @@ CHANGES_FILE = "config_changes.yaml"
 # not what it computes.
 SAFE_TO_CHANGE_PREFIXES = ("logger.",)
 SAFE_TO_CHANGE = frozenset({
-    "torch_threads", "agent.device", "checkpoint_keep", "on_unreadable_checkpoints",
+    "torch_threads", "agent.device", "agent.compile", "agent.cuda_graph", "checkpoint_keep", "on_unreadable_checkpoints",
     "experiment_note", "extra",
 })
 

@@ -1,0 +1,246 @@
+"""One DQN gradient step on device tensors: precision, compilation, CUDA graphs, staging.
+
+``DQNAgent.update`` (agent.py) is two calls into this module:
+
+1. ``StagingBuffers.stage(batch)`` copies the replay batch (numpy) into static tensors on the
+   agent's device. On CUDA the host side is a pinned buffer allocated once, and the copy to
+   the device is asynchronous: no ``pin_memory()`` allocation per batch. On the CPU the same
+   code copies into static CPU tensors (one 1.1 MB memcpy for a Nature batch), so the tests
+   exercise the staging path the GPU uses.
+2. ``UpdateStep`` runs the update in two halves, both on those static tensors:
+   ``compute_gradients`` (forward passes, target, loss, backward) and ``apply_gradients``
+   (optional clipping, the optimizer step). The threaded learner (learner.py) runs a
+   barrier between them: the parameters may only change once the loop has copied them for
+   acting. Each half is, by ``mode``:
+
+   * ``"eager"``: plain PyTorch, the reference;
+   * ``"compile"``: ``torch.compile`` of each half, so the forward, the loss, the backward
+     (AOTAutograd compiles the backward with the forward) and the optimizer step are all
+     compiled, not only the module;
+   * ``"cuda_graph"`` (CUDA only): each half captured once as a CUDA graph after a warm-up
+     on a side stream, then replayed: one launch per half instead of ~100 kernel launches,
+     which is what bounds a batch-32 Nature update on a GPU.
+
+Precision (``agent.precision``), set explicitly, never left to library defaults:
+
+* ``"fp32"`` (default): IEEE fp32 everywhere. On CUDA, TF32 is switched OFF for matmuls and
+  cuDNN convolutions: PyTorch allows TF32 convolutions on Ampere and later by default, which
+  would make an "fp32" run differ from the paper's arithmetic without a word.
+* ``"tf32"`` (CUDA only): TF32 matmuls and convolutions (10-bit mantissa products, fp32
+  accumulation), fp32 parameters and optimizer.
+* ``"bf16"``: bf16 autocast of the forward passes (convolutions and linear layers in bf16,
+  on CPUs with AVX-512 BF16/AMX and on GPUs); the parameters, gradients, TD target, loss and
+  optimizer stay fp32. ``results/bf16/`` holds the evidence that it learns as fp32 does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from dqn_atari.losses import q_learning_loss, td_target
+
+PRECISIONS = ("fp32", "tf32", "bf16")
+UPDATE_MODES = ("eager", "compile", "cuda_graph")
+CUDA_GRAPH_WARMUP_UPDATES = 3  # eager updates on a side stream before capture (allocations settle)
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """Raise a clear error for an unknown precision or one the device cannot run."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"agent.precision={precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision == "tf32" and device.type != "cuda":
+        raise ValueError(
+            "agent.precision=tf32 is a CUDA (Ampere or later) mode; on the CPU use fp32 or bf16"
+        )
+
+
+def set_tf32_policy(precision: str, device: torch.device) -> None:
+    """Switch TF32 on for ``tf32`` and off for everything else, on CUDA (process-wide flags)."""
+    if device.type != "cuda":
+        return
+    allow = precision == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = allow
+    torch.backends.cudnn.allow_tf32 = allow
+
+
+def update_mode(compile_update: bool, cuda_graph: bool, device: torch.device) -> str:
+    """The ``UpdateStep`` mode of ``agent.compile`` / ``agent.cuda_graph`` on ``device``."""
+    if cuda_graph:
+        if device.type != "cuda":
+            raise ValueError(
+                f"agent.cuda_graph=true needs a CUDA device, and the agent runs on {device}; "
+                "set agent.cuda_graph=false (agent.compile=true is the CPU's fast path)"
+            )
+        if compile_update:
+            raise ValueError("set one of agent.compile and agent.cuda_graph, not both")
+        return "cuda_graph"
+    return "compile" if compile_update else "eager"
+
+
+class StagingBuffers:
+    """Static tensors a replay batch is copied into: pinned host + device on CUDA, CPU else.
+
+    The buffers are allocated for the first batch's shapes (``batch_size`` transitions of
+    ``stack_frames + 1`` frames) and reused while the shapes stay; a batch of other shapes
+    reallocates them (an error once CUDA graphs were captured on them: ``UpdateStep``).
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.pinned = device.type == "cuda"
+        self.host: dict[str, torch.Tensor] = {}
+        self.device_tensors: dict[str, torch.Tensor] = {}
+        # The host buffers may be refilled only once the previous copy to the device is done.
+        self._copied = torch.cuda.Event() if self.pinned else None
+
+    @property
+    def shape(self) -> tuple[int, ...] | None:
+        """(batch_size, frames per transition, H, W) of the buffers; None before the first batch."""
+        return tuple(self.host["frames"].shape) if self.host else None
+
+    def _allocate(self, arrays: dict[str, np.ndarray]) -> None:
+        dtypes = {"frames": torch.uint8, "actions": torch.int64, "rewards": torch.float32,
+                  "terminals": torch.float32}
+        self.host = {k: torch.empty(arrays[k].shape, dtype=d, pin_memory=self.pinned)
+                     for k, d in dtypes.items()}
+        self.device_tensors = (
+            {k: torch.empty_like(t, device=self.device) for k, t in self.host.items()}
+            if self.pinned else self.host
+        )
+
+    def stage(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Copy ``batch`` (frames, actions, rewards, terminals as numpy) into the buffers."""
+        arrays = {k: np.asarray(getattr(batch, k))
+                  for k in ("frames", "actions", "rewards", "terminals")}
+        if self.shape != arrays["frames"].shape:
+            if self._copied is not None:
+                self._copied.synchronize()
+            self._allocate(arrays)
+        if self._copied is not None:
+            self._copied.synchronize()
+        for key, array in arrays.items():
+            np.copyto(self.host[key].numpy(), array, casting="same_kind" if key == "frames"
+                      else "unsafe")
+        if self._copied is not None:
+            for key, tensor in self.device_tensors.items():
+                tensor.copy_(self.host[key], non_blocking=True)
+            self._copied.record()
+        d = self.device_tensors
+        return d["frames"], d["actions"], d["rewards"], d["terminals"]
+
+
+class UpdateStep:
+    """The DQN update in two halves on static tensors; see the module docstring.
+
+    Args:
+      online, target: the Q-networks (target's parameters do not require grad).
+      optimizer: over ``online``'s parameters.
+      gamma, double_dqn, huber_delta, max_grad_norm: the update's settings (agent.py).
+      precision: one of ``PRECISIONS``.
+      mode: one of ``UPDATE_MODES``.
+      staging: the buffers the batch arrives in (their tensors are the graphs' inputs).
+    """
+
+    def __init__(self, online: torch.nn.Module, target: torch.nn.Module,
+                 optimizer: torch.optim.Optimizer, *, gamma: float, double_dqn: bool,
+                 huber_delta: float, max_grad_norm: float, precision: str, mode: str,
+                 staging: StagingBuffers) -> None:
+        if mode not in UPDATE_MODES:
+            raise ValueError(f"update mode {mode!r} is not one of {', '.join(UPDATE_MODES)}")
+        self.online, self.target, self.optimizer = online, target, optimizer
+        self.gamma, self.double_dqn = gamma, double_dqn
+        self.huber_delta, self.max_grad_norm = huber_delta, max_grad_norm
+        self.precision, self.mode, self.staging = precision, mode, staging
+        self.device = staging.device
+        self._autocast_dtype = torch.bfloat16 if precision == "bf16" else None
+        self._compute: Callable[..., tuple[torch.Tensor, torch.Tensor]] = self._compute_gradients
+        self._apply: Callable[[], None] = self._apply_gradients
+        if mode == "compile":
+            self._compute = torch.compile(self._compute_gradients, dynamic=False)
+            self._apply = torch.compile(self._apply_gradients, dynamic=False)
+        self._graphs: dict[str, Any] | None = None  # captured on the first cuda_graph update
+
+    # --------------------------------------------------------------- the two halves
+    def _compute_gradients(self, frames: torch.Tensor, a_tm1: torch.Tensor, r_t: torch.Tensor,
+                           terminal_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forward passes, TD target, Huber loss and backward; returns (loss, mean_q)."""
+        obs_tm1, obs_t = frames[:, :-1], frames[:, 1:]
+        with torch.autocast(self.device.type, dtype=self._autocast_dtype or torch.float32,
+                            enabled=self._autocast_dtype is not None):
+            with torch.no_grad():
+                discount_t = self.gamma * (1.0 - terminal_t)
+                q_t_target = self.target(obs_t).float()
+                q_t_online = self.online(obs_t).float() if self.double_dqn else None
+                target_tm1 = td_target(r_t, discount_t, q_t_target, q_t_online)
+            q_tm1 = self.online(obs_tm1).float()  # the loss and its gradient start in fp32
+        loss, _ = q_learning_loss(q_tm1, a_tm1, target_tm1, self.huber_delta)
+        self.optimizer.zero_grad(set_to_none=self.mode != "cuda_graph")
+        loss.backward()
+        return loss.detach(), q_tm1.detach().mean()
+
+    def _apply_gradients(self) -> None:
+        """Optional global-norm clipping (no host sync), then the optimizer step."""
+        if self.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.max_grad_norm)
+        self.optimizer.step()
+
+    # ------------------------------------------------------------------ one update
+    def __call__(self, batch, before_apply: Callable[[], None] | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stage ``batch``, compute the gradients, call ``before_apply``, apply them."""
+        tensors = self.staging.stage(batch)
+        if self.mode == "cuda_graph":
+            return self._graph_update(tensors, before_apply)
+        loss, mean_q = self._compute(*tensors)
+        if before_apply is not None:
+            before_apply()
+        self._apply()
+        return loss, mean_q
+
+    # ---------------------------------------------------------------- CUDA graphs
+    def _graph_update(self, tensors, before_apply) -> tuple[torch.Tensor, torch.Tensor]:
+        """Replay the two captured halves (capturing them on the first call).
+
+        The first ``CUDA_GRAPH_WARMUP_UPDATES`` calls are eager updates on a side stream
+        (the optimizer creates its state, cuDNN picks its algorithms); the capture happens on
+        the next call and replaces it, so every call is exactly one update.
+        """
+        if self._graphs is None:
+            self._graphs = {"warmup_left": CUDA_GRAPH_WARMUP_UPDATES,
+                            "shape": self.staging.shape}
+        graphs = self._graphs
+        if graphs["shape"] != self.staging.shape:
+            raise ValueError(
+                f"agent.cuda_graph=true: the update was captured for batches of shape "
+                f"{graphs['shape']}, and this batch has {self.staging.shape}; keep "
+                "agent.batch_size fixed within a run"
+            )
+        if graphs["warmup_left"] > 0:
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                loss, mean_q = self._compute_gradients(*tensors)
+                if before_apply is not None:
+                    before_apply()
+                self._apply_gradients()
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            graphs["warmup_left"] -= 1
+            return loss, mean_q
+        if "compute" not in graphs:
+            # Gradients must exist as tensors before capture: the graphs write them in place.
+            compute, apply = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
+            with torch.cuda.graph(compute):
+                graphs["loss"], graphs["mean_q"] = self._compute_gradients(*tensors)
+            with torch.cuda.graph(apply, pool=compute.pool()):
+                self._apply_gradients()
+            graphs["compute"], graphs["apply"] = compute, apply
+        graphs["compute"].replay()
+        if before_apply is not None:
+            before_apply()
+        graphs["apply"].replay()
+        # Clones: the graph's outputs are overwritten by the next replay.
+        return graphs["loss"].clone(), graphs["mean_q"].clone()
