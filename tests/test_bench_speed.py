@@ -21,10 +21,21 @@ def test_env_benchmark_reports_every_pipeline():
         assert out[key] > 0, key
 
 
-def test_learner_benchmark():
+def test_learner_benchmark_measures_each_setting_against_the_first():
     out = _last_json(run_module("dqn_atari.bench", "learner", "--threads", "1", "--updates", "2",
-                                "--acts", "5", timeout=600))
+                                "--acts", "5", "--learner", "eager-fp32,eager-bf16,graph-fp32",
+                                timeout=600))
     assert out["update_ms_threads_1"] > 0 and out["act_ms_threads_1"] > 0
+    assert out["first_setting"] == "eager-fp32"
+    assert out["eager-fp32/speedup_threads_1"] == 1.0
+    ratio = out["eager-fp32/update_ms_threads_1"] / out["eager-bf16/update_ms_threads_1"]
+    assert abs(out["eager-bf16/speedup_threads_1"] - ratio) < 1e-3
+    assert out["skipped"] == {"graph-fp32": "CUDA only"}  # no GPU in CI
+
+
+def test_learner_benchmark_names_a_bad_setting():
+    result = run_module("dqn_atari.bench", "learner", "--learner", "fast-fp16", timeout=600)
+    assert result.returncode != 0 and "eager-fp32, compile-bf16, graph-tf32" in result.stderr
 
 
 def test_train_benchmark_keeps_the_replay_ratio():
@@ -32,8 +43,9 @@ def test_train_benchmark_keeps_the_replay_ratio():
         "dqn_atari.bench", "train", "--agent-steps", "80", "--learning-starts", "40",
         "--capacity", "1000", "--variants", "1,3o", "--threads", "1", "--env-frames", "400",
         timeout=600))
-    assert out["ceiling_agent_steps_per_s_threads_1"] > 0
+    assert out["ceiling_agent_steps_per_s_threads_1_eager-fp32"] > 0
     assert [(v["num_envs"], v["overlap"]) for v in out["variants"]] == [(1, False), (3, True)]
     for v in out["variants"]:
         assert v["agent_steps"] == 80 and v["updates"] == 20 and v["agent_steps_per_s"] > 0
+        assert v["learner"] == "eager-fp32" and v["speedup_over_first_setting"] == 1.0
     assert "learning_starts_agent_steps=40" in out["setting"]

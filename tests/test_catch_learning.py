@@ -16,9 +16,11 @@ OPTIMAL_RETURN = 1.0
 
 
 @pytest.mark.slow
-def test_catch_is_learned_to_90_percent_of_optimal(tmp_path):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_catch_is_learned_to_90_percent_of_optimal(tmp_path, precision):
+    """bf16 (autocast, agent.precision=bf16) must learn within the same 10,000 agent steps."""
     cfg = compose(["experiment=catch", f"run_dir={tmp_path}", "logger.wandb_mode=disabled",
-                   "logger.progress_bar=false", "seed=0"])
+                   "logger.progress_bar=false", "seed=0", f"agent.precision={precision}"])
     summary = Runner(cfg).run()
     assert summary["status"] == "finished" and summary["agent_steps"] == 10_000
     with open(tmp_path / "metrics" / "iterations.csv", newline="") as f:

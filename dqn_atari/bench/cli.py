@@ -14,8 +14,9 @@ One function per subcommand, each printing a JSON object on its LAST line of std
 Examples:
   python -m dqn_atari.bench replay --capacity 1000000 --game pong
   python -m dqn_atari.bench env --game pong --frames 20000
-  python -m dqn_atari.bench learner --threads 1,2
-  python -m dqn_atari.bench train --agent-steps 2000 --learning-starts 1000 --variants 1,1o,4,4o
+  python -m dqn_atari.bench learner --threads 1,2 --learner eager-fp32,compile-fp32,compile-bf16
+  python -m dqn_atari.bench train --game breakout --variants 1 --threads 2 \
+      --learner eager-fp32,compile-fp32,compile-bf16
 """
 
 from __future__ import annotations
@@ -78,6 +79,10 @@ def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in text.split(",") if x.strip())
 
 
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
 def _variants(text: str) -> tuple[tuple[int, bool], ...]:
     """``"1,1o,4,4o"``: num_envs, with ``o`` for agent.overlap=true."""
     out = []
@@ -109,7 +114,8 @@ def bench_learner_cmd(args: argparse.Namespace) -> dict[str, Any]:
 
     return bench_learner_figures(threads=_ints(args.threads), updates=args.updates,
                                  acts=args.acts, device=args.device,
-                                 channels_last=not args.nchw)
+                                 channels_last=not args.nchw,
+                                 settings=_names(args.learner))
 
 
 def bench_train_cmd(args: argparse.Namespace) -> dict[str, Any]:
@@ -120,7 +126,13 @@ def bench_train_cmd(args: argparse.Namespace) -> dict[str, Any]:
     return bench_train(args.game, agent_steps=args.agent_steps, warmup=args.learning_starts,
                        capacity=args.capacity, epsilon=epsilon,
                        variants=_variants(args.variants), threads=_ints(args.threads),
-                       env_frames=args.env_frames, seed=args.seed)
+                       env_frames=args.env_frames, seed=args.seed,
+                       learner_settings=_names(args.learner))
+
+
+LEARNER_HELP = ("comma list of learner settings <mode>-<precision>: mode eager, compile or "
+                "graph (CUDA), precision fp32, tf32 (CUDA) or bf16; the first is the baseline "
+                "of the speed-ups (default eager-fp32)")
 
 
 def _add_speed_subcommands(sub) -> None:
@@ -140,6 +152,7 @@ def _add_speed_subcommands(sub) -> None:
     learner.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     learner.add_argument("--nchw", action="store_true",
                          help="NCHW convolutions (agent.channels_last=false), for comparison")
+    learner.add_argument("--learner", default="eager-fp32", help=LEARNER_HELP)
     learner.set_defaults(func=bench_learner_cmd)
 
     train = sub.add_parser("train", help="learning-phase agent steps/s of the nature preset")
@@ -156,6 +169,7 @@ def _add_speed_subcommands(sub) -> None:
     train.add_argument("--threads", default="1,2", help="comma list of torch_threads")
     train.add_argument("--env-frames", type=int, default=8000,
                        help="frames of the env measurement for the ceiling")
+    train.add_argument("--learner", default="eager-fp32", help=LEARNER_HELP)
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(func=bench_train_cmd)
 

@@ -4,6 +4,11 @@ The ``learner`` benchmark: ``python -m dqn_atari.bench learner`` reports
 ``bench_learner_figures``; ``python -m dqn_atari.bench.learner`` runs ``bench_learner`` alone
 and prints the figures. It uses random uint8 frames (speed does not depend on pixel content) and
 restores torch's thread count when done.
+
+A learner *setting* names how the update runs, ``<mode>-<precision>``: mode ``eager``,
+``compile`` (``agent.compile``) or ``graph`` (``agent.cuda_graph``, CUDA only), precision
+``fp32``, ``tf32`` (CUDA only) or ``bf16`` (``agent.precision``). ``eager-fp32`` is the
+baseline every speed-up is measured against, in the same run.
 """
 
 from __future__ import annotations
@@ -38,6 +43,38 @@ def _random_batch(rng: np.random.Generator, batch_size: int, num_actions: int) -
         terminals=(rng.random(batch_size) < 0.01).astype(np.float32),
         indices=np.arange(batch_size, dtype=np.int64),
     )
+
+
+LEARNER_MODES = {"eager": {}, "compile": {"compile": True}, "graph": {"cuda_graph": True}}
+BASELINE_SETTING = "eager-fp32"
+
+
+def parse_learner_setting(setting: str) -> dict[str, Any]:
+    """``"compile-bf16"`` -> the AgentConfig fields it sets; a clear error for a bad name."""
+    mode, _, precision = setting.partition("-")
+    if mode not in LEARNER_MODES or precision not in ("fp32", "tf32", "bf16"):
+        raise ValueError(
+            f"learner setting {setting!r} is not <mode>-<precision> with mode one of "
+            f"{', '.join(LEARNER_MODES)} and precision one of fp32, tf32, bf16 "
+            "(e.g. eager-fp32, compile-bf16, graph-tf32)"
+        )
+    return {"precision": precision, **LEARNER_MODES[mode]}
+
+
+def setting_available(setting: str, device: torch.device) -> str | None:
+    """None if ``setting`` runs on ``device``, else the reason it does not."""
+    fields = parse_learner_setting(setting)
+    if device.type != "cuda" and (fields.get("cuda_graph") or fields["precision"] == "tf32"):
+        return "CUDA only"
+    return None
+
+
+def learner_overrides(setting: str) -> list[str]:
+    """The Hydra overrides of a learner setting (for a training run)."""
+    fields = parse_learner_setting(setting)
+    return [f"agent.precision={fields['precision']}",
+            f"agent.compile={str(fields.get('compile', False)).lower()}",
+            f"agent.cuda_graph={str(fields.get('cuda_graph', False)).lower()}"]
 
 
 def _sync(device: torch.device) -> None:
@@ -120,12 +157,41 @@ def bench_learner(
 
 
 def bench_learner_figures(threads: tuple[int, ...] = (1, 2), updates: int = 40,
-                          acts: int = 200, device: str = "cpu",
-                          channels_last: bool = True) -> dict[str, Any]:
-    """``bench_learner`` as ``python -m dqn_atari.bench learner`` reports it (rounded, loads)."""
+                          acts: int = 200, device: str = "cpu", channels_last: bool = True,
+                          settings: tuple[str, ...] = (BASELINE_SETTING,)) -> dict[str, Any]:
+    """``bench_learner`` as ``python -m dqn_atari.bench learner`` reports it (rounded, loads).
+
+    One ``bench_learner`` per learner setting; the first setting's figures are also given
+    without a prefix (as before settings existed), the others as ``<setting>/<key>``, with
+    ``<setting>/speedup_threads_<n>`` against the first. A setting the device cannot run is
+    listed under ``"skipped"`` with the reason.
+    """
     before = load_average()
-    out = bench_learner(threads=tuple(threads), updates=updates, acts=acts, device=device,
-                        agent_cfg=AgentConfig(channels_last=channels_last))
+    for setting in settings:
+        parse_learner_setting(setting)  # every name checked before anything is measured
+    torch_device = torch.device(device if device != "auto" else
+                                ("cuda" if torch.cuda.is_available() else "cpu"))
+    out: dict[str, Any] = {"settings": list(settings), "skipped": {}}
+    first: dict[str, Any] | None = None
+    for setting in settings:
+        reason = setting_available(setting, torch_device)
+        if reason is not None:
+            out["skipped"][setting] = reason
+            continue
+        figures = bench_learner(threads=tuple(threads), updates=updates, acts=acts,
+                                device=device,
+                                agent_cfg=AgentConfig(channels_last=channels_last,
+                                                      **parse_learner_setting(setting)))
+        if first is None:
+            first = figures
+            out.update(figures)
+            out["first_setting"] = setting
+        for key, value in figures.items():
+            if key.startswith(("update_ms_", "updates_per_s_", "act_ms_")):
+                out[f"{setting}/{key}"] = value
+        for n in threads:
+            out[f"{setting}/speedup_threads_{n}"] = (first[f"update_ms_threads_{n}"]
+                                                     / figures[f"update_ms_threads_{n}"])
     out["channels_last"] = channels_last
     out = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
     out.update(cpu_count=os.cpu_count(), load_average_1min_before=before,

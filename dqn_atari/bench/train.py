@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from dqn_atari.bench.env import bench_env
-from dqn_atari.bench.learner import bench_learner_figures
+from dqn_atari.bench.learner import BASELINE_SETTING, bench_learner_figures, learner_overrides
 from dqn_atari.bench.measure import load_average
 from dqn_atari.compose import compose_config
 
 
 def _train_variant(game: str, num_envs: int, overlap: bool, threads: int, warmup: int,
                    agent_steps: int, capacity: int, epsilon: float | None, seed: int,
-                   compose) -> dict[str, Any]:
+                   compose, setting: str = BASELINE_SETTING) -> dict[str, Any]:
     """Agent steps/s of the learning phase: agent steps ``warmup + 1 .. warmup + agent_steps``."""
     import csv
 
@@ -36,6 +36,7 @@ def _train_variant(game: str, num_envs: int, overlap: bool, threads: int, warmup
             f"train_agent_steps_per_iteration={warmup}", "eval_agent_steps_per_iteration=0",
             f"total_frames={4 * (warmup + agent_steps)}", "checkpoint_replay=false",
             "logger.wandb_mode=disabled", "logger.progress_bar=false",
+            *learner_overrides(setting),
         ]
         if epsilon is not None:
             overrides += [f"agent.epsilon_start={epsilon}", f"agent.epsilon_end={epsilon}"]
@@ -52,7 +53,7 @@ def _train_variant(game: str, num_envs: int, overlap: bool, threads: int, warmup
     )
     updates = int(rows[-1]["updates"]) - int(rows[0]["updates"])
     return {
-        "num_envs": num_envs, "overlap": overlap, "torch_threads": threads,
+        "learner": setting, "num_envs": num_envs, "overlap": overlap, "torch_threads": threads,
         "agent_steps_per_s": round(steps / seconds, 1), "agent_steps": steps,
         "updates": updates, "updates_per_agent_step": round(updates / steps, 4),
         "total_updates": summary["updates"],
@@ -65,8 +66,10 @@ def bench_train(game: str = "pong", agent_steps: int = 2000, warmup: int = 1000,
                 variants: tuple[tuple[int, bool], ...] = ((1, False), (1, True), (4, False),
                                                          (4, True)),
                 threads: tuple[int, ...] = (1, 2), env_frames: int = 8000,
-                seed: int = 0) -> dict[str, Any]:
-    """Learning-phase agent steps/s for each (num_envs, overlap) x torch threads, and ceilings."""
+                seed: int = 0,
+                learner_settings: tuple[str, ...] = (BASELINE_SETTING,)) -> dict[str, Any]:
+    """Learning-phase agent steps/s for each learner setting x (num_envs, overlap) x torch
+    threads, with the per-part ceiling of each and the speed-up over the first setting."""
     import torch
 
     compose = compose_config
@@ -88,27 +91,36 @@ def bench_train(game: str = "pong", agent_steps: int = 2000, warmup: int = 1000,
     }
     try:
         env = bench_env(game, frames=env_frames, num_envs=(), ale_vector=False)
-        learner = bench_learner_figures(threads=threads, updates=20, acts=100)
+        learner = bench_learner_figures(threads=threads, updates=20, acts=100,
+                                        settings=learner_settings)
         out["env"] = env
         out["learner"] = learner
+        settings = [x for x in learner_settings if x not in learner["skipped"]]
         ceilings = {}
-        for n in threads:
-            act_s = learner[f"act_ms_threads_{n}"] / 1e3
-            update_s = learner[f"update_ms_threads_{n}"] / 1e3
-            ceilings[n] = 1.0 / (env["env_s_per_agent_step"] + act_s + update_s / 4)
-            out[f"ceiling_agent_steps_per_s_threads_{n}"] = round(ceilings[n], 1)
+        for setting in settings:
+            for n in threads:
+                act_s = learner[f"{setting}/act_ms_threads_{n}"] / 1e3
+                update_s = learner[f"{setting}/update_ms_threads_{n}"] / 1e3
+                ceilings[setting, n] = 1.0 / (env["env_s_per_agent_step"] + act_s + update_s / 4)
+                out[f"ceiling_agent_steps_per_s_threads_{n}_{setting}"] = round(
+                    ceilings[setting, n], 1)
         results = []
         for n in threads:
             for num_envs, overlap in variants:
-                r = _train_variant(game, num_envs, overlap, n, warmup, agent_steps, capacity,
-                                   epsilon, seed, compose)
-                r["fraction_of_ceiling"] = round(r["agent_steps_per_s"] / ceilings[n], 3)
-                results.append(r)
+                for setting in settings:
+                    r = _train_variant(game, num_envs, overlap, n, warmup, agent_steps,
+                                       capacity, epsilon, seed, compose, setting)
+                    r["fraction_of_ceiling"] = round(
+                        r["agent_steps_per_s"] / ceilings[setting, n], 3)
+                    results.append(r)
         out["variants"] = results
+        baseline = {}
         for r in results:
             key = f"agent_steps_per_s_envs_{r['num_envs']}_overlap_{int(r['overlap'])}" \
                   f"_threads_{r['torch_threads']}"
-            out[key] = r["agent_steps_per_s"]
+            baseline.setdefault(key, r["agent_steps_per_s"])  # the first setting's
+            r["speedup_over_first_setting"] = round(r["agent_steps_per_s"] / baseline[key], 3)
+            out[f"{key}_{r['learner']}"] = r["agent_steps_per_s"]
     finally:
         torch.set_num_threads(threads_before)
     out["load_average_1min_after"] = load_average()
