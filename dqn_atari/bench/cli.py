@@ -9,7 +9,9 @@ One function per subcommand, each printing a JSON object on its LAST line of std
            and ale-py's AtariVectorEnv (dqn_atari/bench/env.py).
   learner  update ms (batch 32) and act ms for torch thread counts (dqn_atari/bench/learner.py).
   train    learning-phase agent steps/s of the nature preset for env.num_envs / agent.overlap
-           variants and torch thread counts, next to the per-part ceiling.
+           variants, learner settings and torch thread counts, next to the per-part ceiling.
+  precision  per-update relative difference of a bf16 update's loss and gradient from fp32,
+           on real batches of a game (dqn_atari/bench/precision.py).
 
 Examples:
   python -m dqn_atari.bench replay --capacity 1000000 --game pong
@@ -135,6 +137,14 @@ LEARNER_HELP = ("comma list of learner settings <mode>-<precision>: mode eager, 
                 "of the speed-ups (default eager-fp32)")
 
 
+def bench_precision_cmd(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``precision`` subcommand (dqn_atari/bench/precision.py)."""
+    from dqn_atari.bench.precision import bench_precision
+
+    return bench_precision(args.game, updates=args.updates, agent_steps=args.agent_steps,
+                           seed=args.seed, csv_path=args.csv)
+
+
 def _add_speed_subcommands(sub) -> None:
     env = sub.add_parser("env", help="frames/s: raw ALE, the Nature pipeline, vector envs")
     env.add_argument("--game", default="pong", help="snake_case ALE ROM id")
@@ -172,6 +182,15 @@ def _add_speed_subcommands(sub) -> None:
     train.add_argument("--learner", default="eager-fp32", help=LEARNER_HELP)
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(func=bench_train_cmd)
+
+    precision = sub.add_parser("precision", help="bf16 vs fp32 loss and gradients, real batches")
+    precision.add_argument("--game", default="breakout", help="snake_case ALE ROM id")
+    precision.add_argument("--updates", type=int, default=200, help="updates compared")
+    precision.add_argument("--agent-steps", type=int, default=5000,
+                           help="agent steps of random play that fill the replay")
+    precision.add_argument("--csv", default=None, help="write the per-update rows here")
+    precision.add_argument("--seed", type=int, default=0)
+    precision.set_defaults(func=bench_precision_cmd)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
