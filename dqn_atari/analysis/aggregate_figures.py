@@ -85,8 +85,8 @@ def plot_aggregate_curves(table: pd.DataFrame, stem: Path, human: str, score_tex
                 d = dopamine[dopamine.statistic == name].sort_values("frames")
                 d = d[d.frames <= table.frames.max()]  # up to where our curves end
                 ax.plot(d.frames, d.point, color=DOPAMINE_COLOR, ls="-.", lw=1.8,
-                        label=f"Dopamine DQN, same {int(d.n_games.iloc[0])} games "
-                              "(mean of 5 seeds per game)" if len(d) else None)
+                        label=f"Dopamine DQN (training games), same {int(d.n_games.iloc[0])} "
+                              "games, mean of 5 seeds per game" if len(d) else None)
             if name == "optimality_gap":
                 ax.set_ylabel("optimality gap (lower is better)")
             else:
