@@ -1,10 +1,11 @@
-"""Entry point: ``python -m dqn_atari.plot --runs runs/ --out results/plots ...``.
+"""Entry point: ``python -m dqn_atari.plot [aggregates] --runs runs/ --out DIR ...``.
 
-Compares runs with the paper (learning curves, final-score table, aggregate HNS); the
-options and outputs are documented in ``dqn_atari/analysis/report.py``, which does the work.
+The report against the paper (``dqn_atari/analysis/report.py``), or with ``aggregates`` the
+aggregates over training (``dqn_atari/analysis/aggregate_report.py``); the dispatch is in
+``dqn_atari/analysis/plot_command.py``.
 """
 
-from dqn_atari.analysis.report import main
+from dqn_atari.analysis.plot_command import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -180,7 +180,8 @@ def test_dopamine_overlay(runs_root, tmp_path):
     csv_path = _dopamine_csv(tmp_path / "dopamine.csv")
     d = tables.load_dopamine(csv_path, ["breakout", "bank_heist"], reps=REPS)
     assert set(d.game) == {"breakout"}
-    assert d.frames.tolist() == [0, 1_000_000, 2_000_000, 3_000_000, 4_000_000]
+    # Iteration i averages the games of frames i x 1M to (i + 1) x 1M: drawn at the middle.
+    assert d.frames.tolist() == [500_000, 1_500_000, 2_500_000, 3_500_000, 4_500_000]
     assert d["mean"].tolist() == pytest.approx([1.0, 3.0, 5.0, 7.0, 9.0])  # DQN rows only
     assert d.n_seeds.tolist() == [3] * 5
 
@@ -212,5 +213,5 @@ def test_dopamine_published_csv_game_names():
     d = tables.load_dopamine(SHARED_DOPAMINE, ["up_n_down", "montezuma_revenge"], reps=20)
     assert set(d.game) == {"up_n_down", "montezuma_revenge"}
     up = d[d.game == "up_n_down"]
-    assert up.frames.min() == 0 and up.frames.max() == 198_000_000  # iterations 0..198
+    assert up.frames.min() == 500_000 and up.frames.max() == 198_500_000  # iterations 0..198
     assert set(up.n_seeds) == {5}

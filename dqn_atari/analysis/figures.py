@@ -70,8 +70,8 @@ def _draw_game(ax, game: str, summary: pd.DataFrame, curves: pd.DataFrame,
         if not d.empty:
             shown += [*d.ci_low, *d.ci_high]
             ax.fill_between(d.frames, d.ci_low, d.ci_high, color="tab:orange", alpha=0.15, lw=0)
-            ax.plot(d.frames, d["mean"], color="tab:orange", lw=1.5, ls="-.",
-                    label=DOPAMINE_LABEL)
+            label = d.label.iloc[0] if "label" in d else DOPAMINE_LABEL
+            ax.plot(d.frames, d["mean"], color="tab:orange", lw=1.5, ls="-.", label=label)
     ref = reference_game(game)
     paper = paper_of(game)
     references = []  # (value, line style, label): drawn, or noted when far off the data

@@ -2,7 +2,7 @@
 
     python -m dqn_atari.plot --runs runs/ [--downloaded results/wandb] --out results/plots \
         [--experiment NAME ...] [--game breakout ...] [--human at5|at30] \
-        [--dopamine-csv ../shared/reference/dopamine_baselines_legacy.csv]
+        [--dopamine | --dopamine-csv ../shared/reference/dopamine_baselines_legacy.csv]
 
 Writes to --out:
     curves/<game>.png        evaluation score vs training frames, one line per experiment:
@@ -10,6 +10,12 @@ Writes to --out:
                              the paper's DQN score (50M frames), human and random as lines
                              (a line far off the curves becomes a labelled note instead, so
                              early-training curves stay readable)
+                             --dopamine adds Dopamine's published DQN (training games;
+                             mean and min-max of its 5 seeds) from the package data
+                             (dqn_atari.analysis.baselines); --dopamine-csv reads a per-seed
+                             CSV in the format of ../shared's dopamine_baselines_legacy.csv.
+                             Either is placed at the middle of the 1M frames each value
+                             averages: iteration i at (i + 0.5) x 1M frames
     grid.png                 the same for all games, one panel each
     learning_curves.csv      the plotted numbers (mean and CI per experiment, game, frames)
     final_scores.csv / .md   final score per experiment and game vs Extended Data Table 2:
@@ -24,6 +30,9 @@ command line (``main``).
 
 A run's final score is the mean of its ``eval_nature.json`` (Nature protocol, written by
 ``python -m dqn_atari.evaluate``) when present, else its last iteration's evaluation mean.
+Our evaluation points sit at the training frames done when the evaluation ran (the end of
+each iteration). ``python -m dqn_atari.plot aggregates`` (``aggregate_report.py``) draws the
+aggregates over training.
 HNS use the paper's 5-minute human scores by default (``--human at5``, 49 games);
 ``--human at30`` uses DQN Zoo's 30-minute ones (57 games).
 """
@@ -35,7 +44,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dqn_atari import scores
-from dqn_atari.analysis import tidy
+from dqn_atari.analysis import baselines, tidy
 from dqn_atari.analysis.figures import experiment_colors, plot_aggregate, plot_game, plot_grid
 from dqn_atari.analysis.tables import (
     DOPAMINE_COLUMNS,
@@ -52,7 +61,7 @@ from dqn_atari.analysis.tables import (
 
 def make_report(runs: Sequence[tidy.RunData], out: str | Path, human: str = "at5",
                 dopamine_csv: str | Path | None = None, reps: int = 2000,
-                seed: int = 0) -> dict[str, Path]:
+                seed: int = 0, dopamine: bool = False) -> dict[str, Path]:
     """Write every figure and table of the module doc for ``runs``; return their paths."""
     out = Path(out)
     (out / "curves").mkdir(parents=True, exist_ok=True)
@@ -75,18 +84,20 @@ def make_report(runs: Sequence[tidy.RunData], out: str | Path, human: str = "at5
 
     games = sorted(curves.game.unique())
     colors = experiment_colors(sorted(curves.experiment.unique()))
-    dopamine = None
-    if dopamine_csv is not None:
+    overlay = None
+    if dopamine:
+        overlay = baselines.dopamine_overlay(games)
+    elif dopamine_csv is not None:
         atari = [reference_game(g) for g in games if reference_game(g) is not None]
-        dopamine = load_dopamine(dopamine_csv, atari, reps=min(reps, 1000), seed=seed)
-        dopamine["game"] = dopamine.game.map({reference_game(g): g for g in games
-                                              if reference_game(g) is not None})
+        overlay = load_dopamine(dopamine_csv, atari, reps=min(reps, 1000), seed=seed)
+        overlay["game"] = overlay.game.map({reference_game(g): g for g in games
+                                            if reference_game(g) is not None})
     for game in games:
         path = out / "curves" / f"{game}.png"
-        plot_game(path, game, summary, curves, dopamine, colors, human)
+        plot_game(path, game, summary, curves, overlay, colors, human)
         written[f"curves/{game}.png"] = path
     if games:
-        plot_grid(out / "grid.png", games, summary, curves, dopamine, colors, human)
+        plot_grid(out / "grid.png", games, summary, curves, overlay, colors, human)
         written["grid.png"] = out / "grid.png"
     if not agg.empty:
         plot_aggregate(out / "aggregate_hns.png", agg, human)
@@ -104,8 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--experiment", nargs="+", action="extend", default=[])
     parser.add_argument("--game", nargs="+", action="extend", default=[])
     parser.add_argument("--human", choices=scores.HUMAN_CONDITIONS, default="at5")
+    parser.add_argument("--dopamine", action="store_true",
+                        help="overlay Dopamine's published DQN training curves (package data)")
     parser.add_argument("--dopamine-csv", type=Path, default=None,
-                        help="overlay Dopamine's DQN training curves from this CSV")
+                        help="overlay Dopamine's DQN training curves from this per-seed CSV")
     parser.add_argument("--reps", type=int, default=2000, help="bootstrap replications")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     args = parser.parse_args(argv)
@@ -125,7 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = [r for r in runs if r.game in args.game]
     if not runs:
         parser.error("no runs found")
-    written = make_report(runs, args.out, args.human, args.dopamine_csv, args.reps, args.seed)
+    if args.dopamine and args.dopamine_csv is not None:
+        parser.error("give --dopamine (the packaged table) or --dopamine-csv, not both")
+    written = make_report(runs, args.out, args.human, args.dopamine_csv, args.reps, args.seed,
+                          dopamine=args.dopamine)
     print(f"{len(runs)} runs -> {args.out}")
     for name in written:
         print(f"  {name}")

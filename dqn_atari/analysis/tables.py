@@ -182,7 +182,8 @@ def load_dopamine(path: str | Path, games: Sequence[str], agent: str = "DQN",
     """Dopamine's per-iteration training returns for ``games``: mean over seeds with 95% CI.
 
     ``path`` is a CSV in the format of ``dopamine_baselines_legacy.csv`` (game, agent,
-    seed_index, iteration, train_episode_return_mean); x = iteration x 1M frames.
+    seed_index, iteration, train_episode_return_mean). Iteration i averages the training
+    games of frames i x 1M to (i + 1) x 1M, so its value is placed at (i + 0.5) x 1M frames.
     """
     wanted = {dopamine_game_name(g): g for g in games}
     df = pd.read_csv(path, usecols=list(DOPAMINE_COLUMNS))
@@ -192,7 +193,7 @@ def load_dopamine(path: str | Path, games: Sequence[str], agent: str = "DQN",
         est = aggregate.bootstrap_mean_ci(g.train_episode_return_mean.to_numpy(), reps=reps,
                                           seed=seed)
         rows.append({"game": wanted[dgame],
-                     "frames": int(iteration) * FRAMES_PER_DOPAMINE_ITERATION,
+                     "frames": (int(iteration) + 0.5) * FRAMES_PER_DOPAMINE_ITERATION,
                      "n_seeds": len(g), "mean": est.point, "ci_low": est.low,
                      "ci_high": est.high})
     return pd.DataFrame(rows, columns=["game", "frames", "n_seeds", "mean", "ci_low", "ci_high"])
