@@ -107,10 +107,10 @@ def evaluate_games(agent: DQNAgent, cfg: Config, *, episodes: int, seed: int,
     env = make_env(env_cfg, seed=seed, mode="eval")
     writer = recorder = None
     if video is not None:
-        height, width = env.ale.getScreenDims() if hasattr(env, "ale") else (0, 0)
         if not hasattr(env, "ale"):
-            raise ValueError(f"video=: {cfg.env.game!r} has no Atari screen to record")
-        writer = Mp4Writer(video, height, width)
+            raise ValueError(f"video=: {cfg.env.game!r} is not an Atari game: there is no "
+                             "screen to record")
+        writer = Mp4Writer(video, *env.ale.getScreenDims())  # (height, width)
         env = recorder = RecordingEnv(env, writer, games=video_games)
     actor = make_actor(env, cfg.env)
     rng = seeds.evaluate_action_rng(seed)
@@ -270,12 +270,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     wandb_mode = args.get("wandb") or OmegaConf.select(
         OmegaConf.create(state["config"]), "logger.wandb_mode", default="disabled")
-    report = evaluate_checkpoint(
-        path, state=state, episodes=episodes,
-        seed=int(args["seed"]) if "seed" in args else None,
-        video=video, video_games=video_games,
-        device=args.get("device", "auto"),
-    )
+    try:
+        report = evaluate_checkpoint(
+            path, state=state, episodes=episodes,
+            seed=int(args["seed"]) if "seed" in args else None,
+            video=video, video_games=video_games,
+            device=args.get("device", "auto"),
+        )
+    except ValueError as error:  # e.g. video= of a game without an Atari screen
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     hns = report["human_normalized"]
     hns_text = "n/a" if hns is None or math.isnan(hns) else f"{100 * hns:.1f}%"
     print(f"{report['game']}: {report['mean']:.1f} +- {report['std']:.1f} over "

@@ -132,3 +132,10 @@ def test_the_video_is_logged_into_the_runs_own_offline_wandb_run(tmp_path):
 def test_bad_video_arguments_are_refused_before_anything_loads(tmp_path, capsys, args, message):
     assert evaluate.main([f"run_dir={tmp_path / 'no_such_run'}", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_game_without_an_atari_screen_has_no_video_and_says_so(tmp_path):
+    agent, cfg = untrained_agent("catch")
+    with pytest.raises(ValueError, match="'catch' is not an Atari game: there is no screen"):
+        evaluate.evaluate_games(agent, cfg, episodes=1, seed=0, video=tmp_path / "catch.mp4")
+    assert not list(tmp_path.iterdir())
