@@ -11,7 +11,13 @@ Arguments (``key=value``):
   checkpoint=PATH    one checkpoint file (its run directory is its grandparent);
   episodes=30        games to play;
   seed=N             evaluation seed (default: the run's seed + 10,000);
-  video=PATH.mp4     also write an MP4 of the first game;
+  video=PATH.mp4     also write a video of the first games: H.264 MP4 (yuv420p, 15 frames/s,
+                     one frame per agent step: real time), which browsers and wandb play;
+  video_games=1      how many of the games the video shows, one after the other;
+  wandb=MODE         online | offline | disabled: where the video is logged (wandb.Video,
+                     key ``eval_nature/video``, in the run's own wandb run); default: the
+                     run's ``logger.wandb_mode``. Offline, it lands in the run dir's
+                     wandb/offline-run-*/files/media/videos/ for ``wandb sync``;
   device=auto        torch device.
 """
 
@@ -21,6 +27,7 @@ import json
 import math
 import sys
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +46,16 @@ from dqn_atari.checkpoint import (
 from dqn_atari.config import Config
 from dqn_atari.envs import make_env
 from dqn_atari.loop import play
+from dqn_atari.metrics import WANDB_MODES, WandbSink
 from dqn_atari.scores import human_normalized_for_report
+from dqn_atari.video import VIDEO_CODEC, VIDEO_FPS, VIDEO_PIXEL_FORMAT, Mp4Writer, RecordingEnv
 
 NATURE_EVAL_EPISODES = 30
 NATURE_EVAL_EPSILON = 0.05
 NATURE_EVAL_MAX_FRAMES = 18_000  # 5 minutes at 60 Hz
 USAGE = "usage: python -m dqn_atari.evaluate run_dir=PATH | checkpoint=PATH [episodes=30] " \
-        "[seed=N] [video=out.mp4] [device=auto]"
+        "[seed=N] [video=out.mp4] [video_games=1] [wandb=online|offline|disabled] [device=auto]"
+WANDB_VIDEO_KEY = "eval_nature/video"
 
 
 def load_for_evaluation(run_dir: str | None, checkpoint: str | None) -> tuple[dict, Path]:
@@ -70,61 +80,100 @@ def load_for_evaluation(run_dir: str | None, checkpoint: str | None) -> tuple[di
     return found
 
 
-class _VideoRecorder:
-    """Writes the emulator's RGB screen after every agent step to an MP4 (OpenCV)."""
+@dataclass
+class EvaluationGames:
+    """What ``evaluate_games`` played: the raw scores, and the video when one was asked for."""
 
-    def __init__(self, path: Path, env, fps: int = 15) -> None:
-        import cv2
+    scores: list[float]
+    video: Path | None = None
+    video_frames_per_game: list[int] = field(default_factory=list)  # agent steps, 1 frame each
 
-        self.env = env
-        height, width = env.ale.getScreenDims()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                                      (width, height))
-        if not self.writer.isOpened():
-            raise RuntimeError(f"OpenCV cannot write {path}")
 
-    def frame(self) -> None:
-        rgb = self.env.ale.getScreenRGB()
-        self.writer.write(rgb[..., ::-1])  # OpenCV wants BGR
+def evaluate_games(agent: DQNAgent, cfg: Config, *, episodes: int, seed: int,
+                   video: Path | None = None, video_games: int = 1,
+                   epsilon: float = NATURE_EVAL_EPSILON,
+                   max_episode_frames: int = NATURE_EVAL_MAX_FRAMES) -> EvaluationGames:
+    """``episodes`` games under the Nature protocol; ``video``: an MP4 of the first ``video_games``.
 
-    def close(self) -> None:
-        self.writer.release()
+    The video is finished (and moved into place) as soon as its last game ends; a failure
+    while playing leaves any earlier file at ``video`` as it was.
+    """
+    if episodes <= 0:
+        return EvaluationGames([])
+    if video is not None and not 1 <= video_games <= episodes:
+        raise ValueError(f"video_games={video_games}: choose 1 to episodes={episodes}")
+    env_cfg = OmegaConf.merge(OmegaConf.structured(cfg.env),
+                              {"max_episode_frames_eval": max_episode_frames})
+    env = make_env(env_cfg, seed=seed, mode="eval")
+    writer = recorder = None
+    if video is not None:
+        if not hasattr(env, "ale"):
+            raise ValueError(f"video=: {cfg.env.game!r} is not an Atari game: there is no "
+                             "screen to record")
+        writer = Mp4Writer(video, *env.ale.getScreenDims())  # (height, width)
+        env = recorder = RecordingEnv(env, writer, games=video_games)
+    actor = make_actor(env, cfg.env)
+    rng = seeds.evaluate_action_rng(seed)
+    scores: list[float] = []
+    try:
+        for game in play(actor, lambda state: agent.act(state, epsilon, rng)):
+            if game is None:
+                continue
+            scores.append(game.raw_return)
+            if writer is not None and not recorder.recording:
+                writer.close()
+                writer = None
+            if len(scores) == episodes:
+                break
+    finally:
+        if writer is not None:  # interrupted before the video's last game ended
+            writer.abort()
+    if recorder is None:
+        return EvaluationGames(scores)
+    return EvaluationGames(scores, Path(video), list(recorder.frames_per_game))
 
 
 def evaluate_agent(agent: DQNAgent, cfg: Config, *, episodes: int, seed: int,
                    video: Path | None = None, epsilon: float = NATURE_EVAL_EPSILON,
-                   max_episode_frames: int = NATURE_EVAL_MAX_FRAMES) -> list[float]:
-    """Raw scores of ``episodes`` games under the Nature protocol."""
-    if episodes <= 0:
-        return []
-    env_cfg = OmegaConf.merge(OmegaConf.structured(cfg.env),
-                              {"max_episode_frames_eval": max_episode_frames})
-    env = make_env(env_cfg, seed=seed, mode="eval")
-    actor = make_actor(env, cfg.env)
-    rng = seeds.evaluate_action_rng(seed)
-    recorder = _VideoRecorder(video, env) if video is not None and hasattr(env, "ale") else None
-    scores: list[float] = []
+                   max_episode_frames: int = NATURE_EVAL_MAX_FRAMES,
+                   video_games: int = 1) -> list[float]:
+    """Raw scores of ``episodes`` games under the Nature protocol (see ``evaluate_games``)."""
+    return evaluate_games(agent, cfg, episodes=episodes, seed=seed, video=video,
+                          video_games=video_games, epsilon=epsilon,
+                          max_episode_frames=max_episode_frames).scores
+
+
+def log_video_to_wandb(video: Path, config: dict[str, Any], run_dir: Path, *, mode: str,
+                       agent_steps: int, frames: int, caption: str = "") -> Any:
+    """Log ``video`` (wandb.Video) into the run's own wandb run; returns that run, or None.
+
+    The run id is the one the training run uses (deterministic in experiment, game and
+    seed), so the video appears beside its curves, at the checkpoint's ``agent_steps``.
+    ``mode`` online | offline | disabled; online falls back to offline, with a warning,
+    when the server cannot be reached (``metrics.WandbSink``).
+    """
+    if mode not in WANDB_MODES:
+        raise ValueError(f"wandb={mode!r}: use one of {', '.join(WANDB_MODES)}")
+    if mode == "disabled":
+        return None
+    import wandb
+
+    logger_cfg = OmegaConf.merge(OmegaConf.create(config.get("logger", {})), {"wandb_mode": mode})
+    sink = WandbSink(logger_cfg, run_dir=run_dir, experiment=config["experiment_name"],
+                     game=config["env"]["game"], seed=int(config["seed"]), config=config)
+    run = sink.run
     try:
-        for game in play(actor, lambda state: agent.act(state, epsilon, rng)):
-            if recorder is not None:
-                recorder.frame()
-            if game is not None:
-                scores.append(game.raw_return)
-                if recorder is not None:
-                    recorder.close()
-                    recorder = None
-                if len(scores) == episodes:
-                    break
+        sink.log({WANDB_VIDEO_KEY: wandb.Video(str(video), format="mp4", caption=caption),
+                  "agent_steps": agent_steps, "frames": frames})
     finally:
-        if recorder is not None:
-            recorder.close()
-    return scores
+        sink.close()
+    return run
 
 
 def evaluate_checkpoint(path: Path, *, episodes: int = NATURE_EVAL_EPISODES,
                         seed: int | None = None, video: Path | None = None,
-                        device: str = "auto", state: dict | None = None) -> dict[str, Any]:
+                        device: str = "auto", state: dict | None = None,
+                        video_games: int = 1) -> dict[str, Any]:
     """Evaluate one checkpoint (``state``: already loaded from ``path``); writes the report."""
     state = load_checkpoint(path) if state is None else state
     cfg: Config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config),
@@ -134,7 +183,9 @@ def evaluate_checkpoint(path: Path, *, episodes: int = NATURE_EVAL_EPISODES,
     agent = DQNAgent(env.num_actions, cfg.agent, cfg.optim, cfg.env.stack_frames, cfg.seed)
     agent.load_state_dict(state["agent"])
     seed = cfg.seed + seeds.EVALUATE_SEED_OFFSET if seed is None else seed
-    scores = evaluate_agent(agent, cfg, episodes=episodes, seed=seed, video=video)
+    played = evaluate_games(agent, cfg, episodes=episodes, seed=seed, video=video,
+                            video_games=video_games)
+    scores = played.scores
     mean = float(np.mean(scores))
     counters = state["counters"]
     report = {
@@ -152,7 +203,11 @@ def evaluate_checkpoint(path: Path, *, episodes: int = NATURE_EVAL_EPISODES,
         "std": float(np.std(scores)),
         "scores": scores,
         **human_normalized_for_report(cfg.env.game, mean),
-        "video": str(video) if video else None,
+        "video": str(played.video) if played.video else None,
+        "video_games": len(played.video_frames_per_game) if played.video else 0,
+        "video_frames_per_game": played.video_frames_per_game,
+        "video_format": (f"MP4, H.264 ({VIDEO_CODEC}), {VIDEO_PIXEL_FORMAT}, {VIDEO_FPS} frames/s"
+                         f", one frame per agent step" if played.video else None),
     }
     run_dir = path.parent.parent
     out = run_dir / "eval_nature.json"
@@ -165,7 +220,8 @@ def path_or(args: dict[str, str]) -> str:
 
 
 def _parse(args: list[str]) -> dict[str, str]:
-    allowed = {"run_dir", "checkpoint", "episodes", "seed", "video", "device"}
+    allowed = {"run_dir", "checkpoint", "episodes", "seed", "video", "video_games", "wandb",
+               "device"}
     parsed = {}
     for arg in args:
         key, sep, value = arg.partition("=")
@@ -175,8 +231,30 @@ def _parse(args: list[str]) -> dict[str, str]:
     return parsed
 
 
+def _check_video_args(args: dict[str, str]) -> tuple[int, Path | None, int]:
+    """episodes, video and video_games from the arguments; ValueError naming a bad one."""
+    try:
+        episodes = int(args.get("episodes", NATURE_EVAL_EPISODES))
+        video_games = int(args.get("video_games", 1))
+    except ValueError as error:
+        raise ValueError(f"episodes and video_games are whole numbers ({error})") from None
+    video = Path(args["video"]) if args.get("video") else None
+    if video is not None and video.suffix.lower() != ".mp4":
+        raise ValueError(f"video={video}: the file name must end in .mp4 (H.264 MP4)")
+    if video is not None and not 1 <= video_games <= episodes:
+        raise ValueError(f"video_games={video_games}: choose 1 to episodes={episodes}")
+    if "wandb" in args and args["wandb"] not in WANDB_MODES:
+        raise ValueError(f"wandb={args['wandb']}: use one of {', '.join(WANDB_MODES)}")
+    return episodes, video, video_games
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
+    try:  # before loading anything: a typo fails at once
+        episodes, video, video_games = _check_video_args(args)
+    except ValueError as error:
+        print(f"error: {error}\n{USAGE}", file=sys.stderr)
+        return 2
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
@@ -190,13 +268,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {path_or(args)} is not a readable checkpoint "
               f"({type(error).__name__}: {error})", file=sys.stderr)
         return 2
-    report = evaluate_checkpoint(
-        path, state=state,
-        episodes=int(args.get("episodes", NATURE_EVAL_EPISODES)),
-        seed=int(args["seed"]) if "seed" in args else None,
-        video=Path(args["video"]) if args.get("video") else None,
-        device=args.get("device", "auto"),
-    )
+    wandb_mode = args.get("wandb") or OmegaConf.select(
+        OmegaConf.create(state["config"]), "logger.wandb_mode", default="disabled")
+    try:
+        report = evaluate_checkpoint(
+            path, state=state, episodes=episodes,
+            seed=int(args["seed"]) if "seed" in args else None,
+            video=video, video_games=video_games,
+            device=args.get("device", "auto"),
+        )
+    except ValueError as error:  # e.g. video= of a game without an Atari screen
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     hns = report["human_normalized"]
     hns_text = "n/a" if hns is None or math.isnan(hns) else f"{100 * hns:.1f}%"
     print(f"{report['game']}: {report['mean']:.1f} +- {report['std']:.1f} over "
@@ -204,6 +287,18 @@ def main(argv: list[str] | None = None) -> int:
           f"{path.parent.parent / 'eval_nature.json'}")
     if report["human_normalized_note"]:
         print(f"note: {report['human_normalized_note']}")
+    if report["video"]:
+        frames = sum(report["video_frames_per_game"])
+        print(f"video: {report['video']} ({report['video_games']} game(s), {frames} frames, "
+              f"{report['video_format']})")
+        run = log_video_to_wandb(
+            Path(report["video"]), state["config"], path.parent.parent, mode=wandb_mode,
+            agent_steps=report["agent_steps"], frames=report["frames"],
+            caption=f"{report['game']}: {report['video_games']} game(s) at "
+                    f"{report['frames']:,} training frames")
+        if run is not None:
+            print(f"video logged to wandb ({run.settings.mode}) as {WANDB_VIDEO_KEY}, "
+                  f"run {run.id}")
     return 0
 
 

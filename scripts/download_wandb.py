@@ -1,7 +1,8 @@
 """Download W&B runs of this project into tidy CSVs (one per run) plus their configs.
 
     python scripts/download_wandb.py --entity ENTITY --project dqn-atari \
-        [--experiment nature] [--game breakout pong] [--tag v1] --out results/wandb
+        [--experiment nature] [--game breakout pong] [--tag v1] [--format ours|cleanrl] \
+        --out results/wandb
 
 Full history (``run.scan_history``), paginated run listing, incremental (a finished run
 that has not changed since the last download is skipped; see ``manifest.json`` in --out).

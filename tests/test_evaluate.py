@@ -6,6 +6,7 @@ import json
 
 import pytest
 from conftest import compose, run_module
+from mp4_inspect import video_track
 
 from dqn_atari.runner import Runner
 from dqn_atari.scores import human_normalized, human_normalized_for_report
@@ -35,15 +36,28 @@ def test_a_game_without_human_scores_is_null_with_the_reason():
 
 
 def test_evaluate_writes_a_report_on_a_game_outside_the_papers_49(tmp_path):
-    """The evaluation used to raise while normalising, after playing, and wrote nothing."""
+    """The evaluation used to raise while normalising, after playing, and wrote nothing.
+
+    It also records the game as an H.264 MP4 (``video=``), as a user would ask for it.
+    """
     cfg = compose(["experiment=smoke", "env.game=berzerk", f"run_dir={tmp_path}",
                    "logger.wandb_mode=disabled", "eval_agent_steps_per_iteration=0",
                    "total_frames=800"])
     Runner(cfg).run()
-    result = run_module("dqn_atari.evaluate", f"run_dir={tmp_path}", "episodes=1", timeout=600)
+    video = tmp_path / "berzerk.mp4"
+    result = run_module("dqn_atari.evaluate", f"run_dir={tmp_path}", "episodes=1",
+                        f"video={video}", "video_games=1", timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "eval_nature.json").read_text())
     assert report["game"] == "berzerk" and len(report["scores"]) == 1
     assert report["human_normalized"] == pytest.approx(
         human_normalized("berzerk", report["mean"], "at30"))
     assert "30-minute" in result.stdout
+    # The video: the one game, one frame per agent step, as H.264 in an MP4; not logged to
+    # wandb, since the run's logger.wandb_mode is disabled.
+    assert report["video"] == str(video) and report["video_games"] == 1
+    track = video_track(video)
+    assert track.codec == "avc1" and (track.width, track.height) == (160, 210)
+    assert track.frames == report["video_frames_per_game"][0] > 0
+    assert f"video: {video} (1 game(s), {track.frames} frames" in result.stdout
+    assert "logged to wandb" not in result.stdout and not (tmp_path / "wandb").exists()
