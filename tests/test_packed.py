@@ -202,7 +202,7 @@ def test_packed_seeds_come_out_as_if_run_alone(straight):
 
 def test_packed_run_stopped_and_resumed_equals_the_straight_run(straight, tmp_path):
     """SIGTERM mid-iteration 0 (request_stop): every seed checkpoints and resumes exactly."""
-    stopped, summaries, _ = _packed(tmp_path, stop_at=100)
+    _, summaries, _ = _packed(tmp_path, stop_at=100)
     assert [s["status"] for s in summaries] == ["interrupted", "interrupted"]
     assert {s["agent_steps"] for s in summaries} == {100}  # both seeds stopped together
     resumed, final, _ = _packed(tmp_path)
@@ -222,7 +222,7 @@ def test_packed_run_stopped_and_resumed_equals_the_straight_run(straight, tmp_pa
 def test_seeds_at_different_agent_steps_are_refused_naming_each(straight, tmp_path):
     """A seed whose newest checkpoint is gone (fell back) cannot be packed with the others."""
     _packed(tmp_path, stop_at=100)
-    newest = sorted((tmp_path / "seed_1" / "checkpoints").glob("ckpt_*.pt"))[-1]
+    newest = max((tmp_path / "seed_1" / "checkpoints").glob("ckpt_*.pt"))
     newest.unlink()  # seed 1 now starts from scratch, seed 0 at agent step 100
     cfg = compose([*TINY, "seeds=[0,1]", f"run_dir={tmp_path}/seed_${{seed}}"])
     with pytest.raises(ConfigError, match=r"same agent step(.|\n)*seed 0: agent step 100"
