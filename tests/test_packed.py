@@ -250,3 +250,21 @@ def test_the_command_line_refuses_a_repeated_seed_before_anything_runs(tmp_path)
     assert result.returncode == 2
     assert "more than once" in result.stderr
     assert not any(tmp_path.iterdir())  # nothing was created
+
+
+def test_hydra_puts_a_packed_jobs_files_beside_the_seeds_run_dirs():
+    """hydra.run.dir / sweep.subdir: packed_seeds_<s...> beside seed_<s>, never inside one."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from dqn_atari.compose import CONF_DIR
+
+    compose([])  # registers the schema and resolvers
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        single, packed = (hydra_compose(config_name="config", return_hydra_config=True,
+                                        overrides=["env.game=breakout", *extra])
+                          for extra in (["seed=3"], ["seeds=[3,4]"]))
+    assert single.hydra.run.dir == "runs/nature/breakout/seed_3"
+    assert single.hydra.sweep.subdir == "nature/breakout/seed_3"
+    assert packed.hydra.run.dir == "runs/nature/breakout/packed_seeds_3-4"
+    assert packed.hydra.sweep.subdir == "nature/breakout/packed_seeds_3-4"
