@@ -10,12 +10,15 @@ One function per subcommand, each printing a JSON object on its LAST line of std
   learner  update ms (batch 32) and act ms for torch thread counts (dqn_atari/bench/learner.py).
   train    learning-phase agent steps/s of the nature preset for env.num_envs / agent.overlap
            variants and torch thread counts, next to the per-part ceiling.
+  packed   total learning agent steps/s of K seeds packed in one process (seeds=[...]) against
+           K single runs in K processes (dqn_atari/bench/packed.py).
 
 Examples:
   python -m dqn_atari.bench replay --capacity 1000000 --game pong
   python -m dqn_atari.bench env --game pong --frames 20000
   python -m dqn_atari.bench learner --threads 1,2
   python -m dqn_atari.bench train --agent-steps 2000 --learning-starts 1000 --variants 1,1o,4,4o
+  python -m dqn_atari.bench packed --seeds 4 --agent-steps 1000 --learning-starts 500
 """
 
 from __future__ import annotations
@@ -71,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.set_defaults(func=bench_replay_cmd)
     _add_speed_subcommands(sub)
+    from dqn_atari.bench.packed import add_packed_subcommand
+
+    add_packed_subcommand(sub)
     return parser
 
 
