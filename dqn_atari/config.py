@@ -122,6 +122,10 @@ class Config:
     experiment_name: str = MISSING  # set by the experiment preset
     experiment_note: str = ""  # e.g. "NOT the Nature setting" for the fast preset
     seed: int = 0
+    # Several seeds of this game as K runs in ONE process, e.g. [0,1,2,3,4]: each keeps its own
+    # run dir (seed_<s>), envs, replay, random streams, checkpoints and metrics; one vmapped
+    # learner updates all (dqn_atari/packed_runner.py). Empty: the one run of `seed`.
+    seeds: list[int] = field(default_factory=list)
     total_frames: int = 200_000_000  # training frames (= 50M agent steps: the paper's "50M frames")
     train_agent_steps_per_iteration: int = 250_000  # = 1M frames
     eval_agent_steps_per_iteration: int = 125_000  # at epsilon_eval; 0 disables
@@ -149,6 +153,25 @@ def agent_steps_fraction(total_frames: int, action_repeat_frames: int, fraction:
     return int(total_frames // action_repeat_frames * fraction)
 
 
+def packed_seeds_dir_name(seeds) -> str:
+    """``packed_seeds_0-1-2``: Hydra's dir of a job of packed seeds (beside their run dirs)."""
+    return "packed_seeds_" + "-".join(str(int(s)) for s in seeds)
+
+
+def seed_subdir(seed: int, seeds) -> str:
+    """Hydra's sweep subdir of a job: ``seed_<seed>``, or ``packed_seeds_...`` for ``seeds=[...]``."""
+    return packed_seeds_dir_name(seeds) if seeds else f"seed_{seed}"
+
+
+def hydra_job_dir(run_dir: str, seeds) -> str:
+    """Hydra's dir of a single job: ``run_dir``, or ``packed_seeds_...`` beside it for ``seeds``."""
+    if not seeds:
+        return run_dir
+    import os
+
+    return os.path.join(os.path.dirname(run_dir.rstrip("/")), packed_seeds_dir_name(seeds))
+
+
 def register_configs() -> None:
     """Register the schema and resolvers so ``dqn_atari/conf/config.yaml`` is type-checked."""
     from omegaconf import OmegaConf
@@ -156,3 +179,6 @@ def register_configs() -> None:
     ConfigStore.instance().store(name="config_schema", node=Config)
     if not OmegaConf.has_resolver("agent_steps_fraction"):
         OmegaConf.register_new_resolver("agent_steps_fraction", agent_steps_fraction)
+    if not OmegaConf.has_resolver("hydra_job_dir"):
+        OmegaConf.register_new_resolver("hydra_job_dir", hydra_job_dir)
+        OmegaConf.register_new_resolver("seed_subdir", seed_subdir)

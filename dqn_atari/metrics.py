@@ -126,6 +126,8 @@ class WandbSink:
             name=f"{experiment}/{game}/seed_{seed}",
             config=config,
             settings=wandb.Settings(console="off", silent=True),
+            # several runs may be active in one process (packed seeds); each sink holds its own
+            reinit="create_new",
         )
         self.run.define_metric("agent_steps")
         self.run.define_metric("*", step_metric="agent_steps")

@@ -127,8 +127,17 @@ class NatureQNetwork(nn.Module):
         float32 and divided by 255 here. (A float tensor of raw pixel values gives
         the same result; do not pre-scale it.)
         """
+        channels_last = self.torso[0].weight.is_contiguous(memory_format=torch.channels_last)
+        return self.q_values(obs, channels_last)
+
+    def q_values(self, obs: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+        """``forward`` with the input layout given rather than read from the weights.
+
+        Under ``torch.func.vmap`` (several seeds' stacked parameters, packed_learner.py) a
+        weight's memory format cannot be queried; the caller says it.
+        """
         x = obs.to(torch.float32).div(255.0)
-        if self.torso[0].weight.is_contiguous(memory_format=torch.channels_last):
+        if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)  # NHWC convolutions
         return self.q_from_features(self.torso(x))
 

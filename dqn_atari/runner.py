@@ -368,6 +368,28 @@ class Runner:
         self.stats = IterationStats.empty(self.iteration, self.agent.device)
         return row
 
+    # ------------------------------- the steps of a run, for packed_runner.py (seeds in lockstep)
+    def open_sinks(self, resumed: bool) -> dict[str, Any]:
+        """This run's metric sinks (rows after the checkpoint dropped)."""
+        return self._open_sinks(resumed)
+
+    def log_game(self, sinks, phase: str, game: GameResult, epsilon: float,
+                 agent_step: int) -> None:
+        """One row of ``episodes.csv`` (and wandb) for a finished game."""
+        self._log_game(sinks, phase, game, epsilon, agent_step)
+
+    def end_iteration(self, sinks, eval_returns: list[float]) -> dict[str, Any]:
+        """The iteration's row; the next iteration begins."""
+        return self._end_iteration(sinks, eval_returns)
+
+    def checkpoint(self) -> Path:
+        """Write this run's checkpoint now."""
+        return self._checkpoint()
+
+    def release_lock(self) -> None:
+        """Release the run dir's lock (``run`` does it itself)."""
+        self._lock.release()
+
     # -------------------------------------------------------------------- run
     def _open_sinks(self, resumed: bool) -> dict[str, Any]:
         episodes = CsvSink(self.run_dir / "metrics" / "episodes.csv", EPISODE_FIELDS)

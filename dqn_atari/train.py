@@ -30,6 +30,7 @@ from dqn_atari.config import register_configs
 from dqn_atari.envs import UnknownGameError
 from dqn_atari.loop import NonFiniteLossError
 from dqn_atari.overrides import CONF_DIR, OverrideError, check_overrides
+from dqn_atari.packed_runner import PackedRunner, configs_for_resume, seed_configs
 from dqn_atari.resume_config import (
     ConfigChangedError,
     config_for_resume,
@@ -98,6 +99,9 @@ def _hydra_main(cfg: DictConfig) -> None:
     # The run directory is Hydra's output directory: `run_dir` for a single run
     # (hydra.run.dir: ${run_dir}), <hydra.sweep.dir>/<experiment>/<game>/seed_<seed> under -m.
     hydra_cfg = HydraConfig.get()
+    if cfg.seeds:
+        train_packed(cfg, hydra_cfg)
+        return
     cfg.run_dir = hydra_cfg.runtime.output_dir
     lock = RunDirLock(cfg.run_dir)  # first: a busy run dir is the news, not its config
     try:
@@ -116,6 +120,47 @@ def _hydra_main(cfg: DictConfig) -> None:
               "values that differ from today's composition:\n  " + "\n  ".join(notes),
               flush=True)
     train(cfg, changes, lock)
+
+
+def train_packed(cfg: DictConfig, hydra_cfg) -> list[dict]:
+    """``seeds=[...]``: the seeds as K runs of this one process (packed_runner.py).
+
+    Each seed's run dir is the one it would get alone (``run_dir`` with its seed; under
+    ``-m``, ``seed_<s>`` beside Hydra's ``packed_seeds_...`` job dir). Locks, config
+    identity on resume, exit codes and the signal hand-off are those of a single run.
+    """
+    from hydra.types import RunMode
+
+    sweep_parent = (Path(hydra_cfg.runtime.output_dir).parent
+                    if hydra_cfg.mode == RunMode.MULTIRUN else None)
+    locks: list[RunDirLock] = []
+    try:
+        configs = seed_configs(cfg, sweep_parent)
+        for one in configs:
+            locks.append(RunDirLock(one.run_dir))
+            locks[-1].acquire()
+        configs, changes, notes = configs_for_resume(
+            configs, explicit_override_keys(list(hydra_cfg.overrides.task)))
+        if notes:
+            print("[dqn_atari] resuming under the configs the seeds were started with; values "
+                  "that differ from today's composition:\n  " + "\n  ".join(notes), flush=True)
+        summaries = PackedRunner(configs, changes, locks).run()
+    except (ConfigError, ConfigChangedError, UnknownGameError, CheckpointNotFoundError,
+            CheckpointUnreadableError, RunDirBusyError, MemoryError) as error:
+        for lock in locks:
+            lock.release()
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_CONFIG_ERROR)
+    except NonFiniteLossError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_NON_FINITE)
+    first = summaries[0]
+    if first["status"] == "interrupted":
+        print(f"[dqn_atari] {first['signal']}: checkpointed seeds {first['packed_seeds']} at "
+              f"agent step {first['agent_steps']:,}; run the same command to resume", flush=True)
+        _after_checkpoint_on_signal(signal.Signals[first["signal"]])
+        sys.exit(EXIT_INTERRUPTED)
+    return summaries
 
 
 def _unwritable_reason(path: Path) -> str | None:
@@ -152,6 +197,9 @@ def precheck(args: list[str]) -> None:
         cause = f": {str(error.__cause__).splitlines()[0]}" if error.__cause__ else ""
         raise OverrideError(f"{str(error).strip()}{cause}\n(check the value's type and "
                             "spelling; keys, types and units are in dqn_atari/config.py)") from None
+    if cfg.seeds:
+        _precheck_packed(cfg, overrides)
+        return
     reason = _unwritable_reason(Path(cfg.run_dir))
     if reason:
         raise ConfigError(f"run_dir={cfg.run_dir} cannot be created or written: {reason}; "
@@ -160,6 +208,18 @@ def precheck(args: list[str]) -> None:
     # A busy run dir or a refused config change, before Hydra records this command in it.
     RunDirLock(cfg.run_dir).check_free()
     config_for_resume(cfg, explicit_override_keys(overrides))
+
+
+def _precheck_packed(cfg: DictConfig, overrides: list[str]) -> None:
+    """``precheck`` of every seed of ``seeds=[...]``: config, run dir, lock, config identity."""
+    configs = seed_configs(cfg)
+    for one in configs:
+        reason = _unwritable_reason(Path(one.run_dir))
+        if reason:
+            raise ConfigError(f"run_dir={one.run_dir} (seed {one.seed}) cannot be created or "
+                              f"written: {reason}; choose another with run_dir=...")
+        RunDirLock(one.run_dir).check_free()
+    configs_for_resume(configs, explicit_override_keys(overrides))
 
 
 def main() -> None:

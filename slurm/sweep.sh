@@ -7,6 +7,8 @@
 # Each task runs `python -m dqn_atari.train experiment=E env.game=G seed=S torch_threads=C [overrides]`
 # (slurm/dqn_array.sbatch) and writes runs/<experiment>/<game>/seed_<seed>/ (relative to the directory
 # you submit from), or <runs-root>/<experiment>/<game>/seed_<seed>/ with --runs-root.
+# With --pack-seeds K a task trains K seeds of one game in one process (`seeds=[s1,...,sK]`,
+# dqn_atari/packed_runner.py): one learner for all, each seed still in its own seed_<seed>/ run dir.
 # Logs: <log-dir>/<job-name>_<array job id>_<task>.out, one file per task (all starts appended);
 # the task -> (game, seed, run dir, log) table goes to <log-dir>/<job-name>_<array job id>.tasks.tsv.
 #
@@ -14,11 +16,13 @@
 #   --games LIST        comma-separated games (ale-py ROM ids, e.g. ms_pacman) and/or named sets
 #                       from slurm/games/<name>.txt (nature49)                               [required]
 #   --seeds LIST        e.g. 0-4, 0,2,5 or 0-2,7                                             [0]
+#   --pack-seeds K      K seeds of a game per task, in one process (seeds=[...]); the last task of a
+#                       game gets the rest. --mem defaults to (8 K + 16)G (a 7.1 GB replay per seed)  [1]
 #   --experiment NAME   dqn_atari/conf/experiment/<NAME>.yaml                                 [nature]
 #   --partition P       sbatch --partition (default: the cluster's default partition)
 #   --gpus N            GPUs per task (--gres=gpu:N); 0 = CPU only                            [1]
 #   --cpus N            CPUs per task = torch/OpenMP/MKL threads                              [6]
-#   --mem SIZE          memory per task (sbatch --mem)                                        [32G]
+#   --mem SIZE          memory per task (sbatch --mem)                             [32G, packed: (8 K + 16)G]
 #   --time T            time limit per start of a task (D-HH:MM:SS)                           [3-00:00:00]
 #   --signal-lead S     SIGUSR1 this many seconds before the time limit -> checkpoint + requeue [300]
 #   --max-parallel K    at most K tasks of the array run at once (--array=...%K)
@@ -43,7 +47,7 @@ export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 die() { echo "sweep.sh: error: $*" >&2; exit 2; }
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
-games_arg="" seeds_arg="0" experiment="nature" partition="" gpus=1 cpus=6 mem="32G"
+games_arg="" seeds_arg="0" experiment="nature" partition="" gpus=1 cpus=6 mem="" pack=1
 time_limit="3-00:00:00" lead=300 max_parallel="" job_name="" runs_root="" log_dir="" dry_run=0
 sbatch_extra=() overrides=()
 
@@ -56,6 +60,7 @@ while [[ $# -gt 0 ]]; do
     case "$opt" in
         --games) need "$@"; games_arg=$2; shift 2 ;;
         --seeds) need "$@"; seeds_arg=$2; shift 2 ;;
+        --pack-seeds) need "$@"; pack=$2; shift 2 ;;
         --experiment) need "$@"; experiment=$2; shift 2 ;;
         --partition) need "$@"; partition=$2; shift 2 ;;
         --gpus) need "$@"; gpus=$2; shift 2 ;;
@@ -81,6 +86,8 @@ done
 is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
 is_uint "$gpus" || die "--gpus must be a whole number, got '$gpus'"
 is_uint "$cpus" && (( cpus >= 1 )) || die "--cpus must be >= 1, got '$cpus'"
+is_uint "$pack" && (( pack >= 1 )) || die "--pack-seeds must be >= 1 (seeds per task), got '$pack'"
+mem=${mem:-$(( pack > 1 ? 8 * pack + 16 : 32 ))G}
 is_uint "$lead" || die "--signal-lead must be a number of seconds, got '$lead'"
 [[ -z "$max_parallel" ]] || { is_uint "$max_parallel" && (( max_parallel >= 1 )); } \
     || die "--max-parallel must be >= 1, got '$max_parallel'"
@@ -92,6 +99,7 @@ for o in "${overrides[@]+"${overrides[@]}"}"; do
         experiment) die "use --experiment instead of the override '$o'" ;;
         env.game) die "use --games instead of the override '$o'" ;;
         seed) die "use --seeds instead of the override '$o'" ;;
+        seeds) die "use --seeds and --pack-seeds instead of the override '$o'" ;;
         run_dir) die "use --runs-root instead of the override '$o' (every task needs its own run dir)" ;;
         torch_threads) die "torch_threads is set to --cpus; drop the override '$o'" ;;
         hydra/launcher|hydra.launcher*) die "'$o' is for Hydra multiruns (-m hydra/launcher=slurm), not for sweep.sh" ;;
@@ -146,10 +154,10 @@ log_dir=$(realpath -m -- "${log_dir:-${runs_root:-runs}/slurm-logs}")
 # valid: a typo fails here, not in 245 queued jobs. Prints "game<TAB>seed<TAB>run_dir" per task,
 # games de-duplicated and normalised (MsPacman -> ms_pacman), run dirs as the tasks will resolve them.
 table=$("$py_abs" - "$experiment" "${runs_root:--}" "$(IFS=,; echo "${games[*]}")" \
-        "$(IFS=,; echo "${seeds[*]}")" "${overrides[@]+"${overrides[@]}"}" <<'PY'
+        "$(IFS=,; echo "${seeds[*]}")" "$pack" "${overrides[@]+"${overrides[@]}"}" <<'PY'
 import sys
 
-experiment, runs_root, games_csv, seeds_csv, *overrides = sys.argv[1:]
+experiment, runs_root, games_csv, seeds_csv, pack, *overrides = sys.argv[1:]
 
 
 def fail(message):
@@ -166,6 +174,7 @@ try:
     from dqn_atari.config import register_configs
     from dqn_atari.envs import UnknownGameError, resolve_game
     from dqn_atari.runner import ConfigError, validate_config
+    from dqn_atari.packed_runner import check_packable
 except ImportError as error:
     fail(f"cannot import the project with {sys.executable}: {error} "
          "(set PYTHON=.venv/bin/python, or activate the venv)")
@@ -194,6 +203,10 @@ try:
             *overrides])
     OmegaConf.to_object(cfg)  # type-checks every value against the schema
     validate_config(cfg)
+    if int(pack) > 1:  # what cannot be packed (agent.overlap, ...) fails here
+        cfg.seeds = seeds[:int(pack)]
+        check_packable(cfg)
+        cfg.seeds = []
 except ConfigError as error:
     fail(str(error))
 except Exception as error:  # Hydra/OmegaConf composition errors
@@ -208,12 +221,20 @@ PY
 ) || exit $?
 
 mapfile -t rows <<< "$table"
-n=${#rows[@]}
-task_list=()
+# Tasks: "game:seed", or with --pack-seeds K "game:s1+s2+..." (up to K seeds of one game).
+task_list=() task_of_row=() prev_game="" in_task=0
 for row in "${rows[@]}"; do
     IFS=$'\t' read -r g s _ <<< "$row"
-    task_list+=("$g:$s")
+    if [[ "$g" != "$prev_game" ]] || (( in_task == pack )); then
+        task_list+=("$g:$s")
+        prev_game=$g in_task=1
+    else
+        task_list[-1]+="+$s"
+        in_task=$((in_task + 1))
+    fi
+    task_of_row+=($(( ${#task_list[@]} - 1 )))
 done
+n=${#task_list[@]}
 
 # ------------------------------------------------------------------ the sbatch command
 array="0-$((n - 1))${max_parallel:+%$max_parallel}"
@@ -237,15 +258,18 @@ cmd+=("$SBATCH_SCRIPT" "$py_abs" "$experiment" "${runs_root:--}" "${task_list[*]
 
 print_table() {  # print_table JOB_ID|<id>
     printf '%s\t%s\t%s\t%s\t%s\n' task game seed run_dir log
-    local i=0 row g s d
+    local i=0 row g s d t
     for row in "${rows[@]}"; do
         IFS=$'\t' read -r g s d <<< "$row"
-        printf '%s\t%s\t%s\t%s\t%s\n' "$i" "$g" "$s" "$d" "$log_dir/${job_name}_${1}_${i}.out"
+        t=${task_of_row[$i]}
+        printf '%s\t%s\t%s\t%s\t%s\n' "$t" "$g" "$s" "$d" "$log_dir/${job_name}_${1}_${t}.out"
         i=$((i + 1))
     done
 }
 
-summary="$n task(s): ${#games[@]} game(s) x ${#seeds[@]} seed(s), experiment=$experiment,"
+packing=""
+(( pack == 1 )) || packing=", up to $pack seeds per task (one process each)"
+summary="$n task(s): ${#games[@]} game(s) x ${#seeds[@]} seed(s)$packing, experiment=$experiment,"
 summary+=" ${cpus} CPU(s), ${gpus} GPU(s), mem $mem, time $time_limit, SIGUSR1 ${lead} s before the limit"
 if (( dry_run )); then
     echo "sweep.sh: dry run, nothing submitted: $summary"

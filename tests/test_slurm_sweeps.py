@@ -101,6 +101,41 @@ def test_sweep_dry_run_builds_one_array_with_the_nature_defaults(tmp_path: Path)
         assert res.returncode == 2 and says in res.stderr, (bad, res.stderr)
 
 
+def test_sweep_pack_seeds_groups_seeds_of_a_game_per_task(tmp_path: Path):
+    """--pack-seeds 2 over seeds 0-4: tasks pong:0+1, pong:2+3, pong:4, then breakout's."""
+    res = _sweep("--games", "pong,breakout", "--seeds", "0-4", "--pack-seeds", "2", "--gpus", "0",
+                 "--dry-run", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert "--array=0-5" in out and "--mem=32G" in out, out  # (8 * 2 + 16) GB for 2 replays
+    assert r"pong:0+1\ pong:2+3\ pong:4\ breakout:0+1\ breakout:2+3\ breakout:4" in out, out
+    table = [ln.split("\t") for ln in out.splitlines() if ln[:1].isdigit()]
+    # one row per seed: its task, and the run dir it would have alone
+    assert [(t[0], t[1], t[2], t[3]) for t in table] == [
+        (str(task), g, str(s), f"runs/nature/{g}/seed_{s}")
+        for g, first in (("pong", 0), ("breakout", 3))
+        for task, s in zip((first, first, first + 1, first + 1, first + 2), range(5))]
+    res = _sweep("--games", "pong", "--seeds", "0-4", "--pack-seeds", "5", "--dry-run", cwd=tmp_path)
+    assert "--array=0-0" in res.stdout and "--mem=56G" in res.stdout, res.stdout
+    for bad, says in ((["--pack-seeds", "0"], "--pack-seeds must be >= 1"),
+                      (["--pack-seeds", "2", "agent.overlap=true"], "agent.overlap=true"),
+                      (["seeds=[0,1]"], "--pack-seeds")):
+        res = _sweep("--games", "pong", "--seeds", "0-1", *bad, "--dry-run", cwd=tmp_path)
+        assert res.returncode == 2 and says in res.stderr, (bad, res.stderr)
+
+
+def test_sbatch_task_of_packed_seeds_passes_a_seeds_list(tmp_path: Path):
+    """The real sbatch script, with `echo` as the interpreter: "game:0+1" -> seeds=[0,1]."""
+    env = dict(os.environ, SLURM_ARRAY_TASK_ID="1", SLURM_CPUS_PER_TASK="3")
+    res = run(["bash", str(REPO / "slurm" / "dqn_array.sbatch"), "echo", "smoke", "/r",
+               "pong:7 pong:0+1", "optim.lr=1e-4"], timeout=30, cwd=tmp_path, env=env)
+    assert res.returncode == 0, res.stderr
+    command = res.stdout.splitlines()[-1]
+    assert "env.game=pong seeds=[0,1] torch_threads=3" in command, command
+    assert "run_dir=/r/${experiment_name}/${env.game}/seed_${seed} optim.lr=1e-4" in command
+    assert "seed=" not in command.replace("seeds=", "").replace("seed_", "")
+
+
 def test_hydra_launcher_config_composes():
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir

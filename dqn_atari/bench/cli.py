@@ -12,6 +12,8 @@ One function per subcommand, each printing a JSON object on its LAST line of std
            variants, learner settings and torch thread counts, next to the per-part ceiling.
   precision  per-update relative difference of a bf16 update's loss and gradient from fp32,
            on real batches of a game (dqn_atari/bench/precision.py).
+  packed   total learning agent steps/s of K seeds packed in one process (seeds=[...]) against
+           K single runs in K processes (dqn_atari/bench/packed.py).
 
 Examples:
   python -m dqn_atari.bench replay --capacity 1000000 --game pong
@@ -19,6 +21,7 @@ Examples:
   python -m dqn_atari.bench learner --threads 1,2 --learner eager-fp32,compile-fp32,compile-bf16
   python -m dqn_atari.bench train --game breakout --variants 1 --threads 2 \
       --learner eager-fp32,compile-fp32,compile-bf16
+  python -m dqn_atari.bench packed --seeds 4 --agent-steps 1000 --learning-starts 500
 """
 
 from __future__ import annotations
@@ -74,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.set_defaults(func=bench_replay_cmd)
     _add_speed_subcommands(sub)
+    from dqn_atari.bench.packed import add_packed_subcommand
+
+    add_packed_subcommand(sub)
     return parser
 
 

@@ -1,0 +1,314 @@
+"""One learner for K seeds of one game: stacked parameters and ONE vmapped update of K batches.
+
+K runs that differ only in their seed share every shape and every schedule, so their
+networks can be stacked (``torch.func.stack_module_state``: each parameter gains a leading
+axis of size K) and evaluated for K inputs in one call (``torch.func.vmap`` over
+``functional_call`` of the same ``NatureQNetwork``; vmap turns the K convolutions into one
+grouped convolution and the K matrix products into one batched one). What is per seed and
+what is shared:
+
+* per seed: the online and target parameters (slice k of each stacked tensor), the
+  optimizer moments (slice k of each moment), the batch it learns from, its loss and its
+  gradient-clipping coefficient;
+* shared: the kernels that compute them, and the update count (K runs in lockstep make
+  their updates at the same agent steps; loop in packed_loop.py).
+
+Why each seed still learns as if alone:
+
+* the loss of seed k depends only on slice k of the parameters, so the gradient of the SUM
+  of the K losses with respect to slice k is the gradient of loss k alone;
+* centered RMSProp (and Adam) are elementwise: the optimizer of optim.py stepping the
+  stacked tensors does, element for element, what K optimizers would do. Their only
+  non-elementwise state is Adam's step count, equal for all seeds in lockstep;
+* gradient clipping (``optim.max_grad_norm``) needs the norm over ONE seed's gradients:
+  it is computed per seed here, with ``torch.nn.utils.clip_grad_norm_``'s formula;
+* the TD target and the loss are the pure functions of losses.py, called per seed under
+  vmap exactly as ``DQNAgent.update`` calls them in fp32 eager mode.
+
+The kernels differ (a grouped convolution sums in another order), so parameters agree
+with single runs to fp32 rounding, not bit for bit (tests/test_packed.py measures it).
+
+Acting draws every seed's exploration from that seed's own generator in the same order as
+``DQNAgent.act`` (one ``rng.random()`` for one state, ``rng.random(n)`` for n), then
+evaluates the greedy actions of all seeds in one vmapped forward pass.
+
+Checkpoints stay per seed and in ``DQNAgent.state_dict``'s format (``seed_state_dict``),
+so a seed trained packed can be resumed alone, and the other way round.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from dqn_atari.losses import q_learning_loss, td_target
+from dqn_atari.optim import make_optimizer
+
+CLIP_EPS = 1e-6  # torch.nn.utils.clip_grad_norm_: coef = max_norm / (total_norm + 1e-6)
+
+
+class _ContiguousLayout(nn.Module):
+    """``NatureQNetwork.q_values`` on NCHW input.
+
+    Under vmap a tensor's memory format can be neither queried nor requested
+    (``agent.channels_last`` has no meaning there; the batched convolution picks its layout).
+    """
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net.q_values(obs, channels_last=False)
+
+
+def _stack(modules: list[nn.Module], requires_grad: bool) -> dict[str, torch.Tensor]:
+    """The K modules' parameters stacked (K, ...), as leaves; names prefixed for ``_ContiguousLayout``."""
+    params, buffers = stack_module_state(modules)
+    if buffers:
+        raise ValueError("packed seeds support networks without buffers (the Nature network)")
+    return {f"net.{name}": p.detach().requires_grad_(requires_grad) for name, p in params.items()}
+
+
+def _bind_views(module: nn.Module, stacked: dict[str, torch.Tensor], k: int) -> None:
+    """Make ``module``'s parameters views of slice ``k`` of ``stacked`` (same storage).
+
+    The module then always holds seed k's current parameters: it acts in that seed's
+    evaluation phase, and tests read it, with no copy after each update.
+    """
+    for name, _ in list(module.named_parameters()):
+        owner = module.get_submodule(name.rpartition(".")[0]) if "." in name else module
+        leaf = name.rpartition(".")[2]
+        view = stacked[f"net.{name}"].detach()[k]
+        setattr(owner, leaf, nn.Parameter(view, requires_grad=False))
+
+
+class PackedLearner:
+    """Updates and acts for K lockstep seeds of one game (see the module docstring).
+
+    Args:
+      agents: the K seeds' ``DQNAgent``s, built exactly as K single runs build them (same
+        seeded initialisation); their networks become views of the stacked parameters.
+      optim_cfg: the optimizer config (one for all seeds).
+    """
+
+    def __init__(self, agents: list, optim_cfg) -> None:
+        if not agents:
+            raise ValueError("a packed learner needs at least one seed")
+        first = agents[0]
+        self.agents = agents
+        self.num_seeds = len(agents)  # K
+        self.device = first.device
+        self.num_actions = first.num_actions
+        self.gamma = first.gamma
+        self.double_dqn = first.double_dqn
+        self.huber_delta = first.huber_delta
+        self.max_grad_norm = optim_cfg.max_grad_norm
+        self.optim_cfg = optim_cfg
+        self._base = _ContiguousLayout(copy.deepcopy(first.online).to("meta"))
+
+        self.online = _stack([a.online for a in agents], requires_grad=True)
+        self.target = _stack([a.target for a in agents], requires_grad=False)
+        for k, agent in enumerate(agents):
+            _bind_views(agent.online, self.online, k)
+            _bind_views(agent.target, self.target, k)
+            agent.optimizer = None  # the stacked optimizer below steps every seed
+        self.optimizer = make_optimizer(self.online.values(), optim_cfg)
+        self.num_updates = first.num_updates  # updates of each seed (lockstep: all equal)
+        self._staged: dict[int, dict[str, Any]] = {}
+
+    # ----------------------------------------------------------------- networks
+    def _q(self, params: dict[str, torch.Tensor], obs: torch.Tensor) -> torch.Tensor:
+        """Q-values (K, B, A) of obs (K, B, C, H, W) under the K seeds' ``params``."""
+        return vmap(lambda p, x: functional_call(self._base, p, (x,)))(params, obs)
+
+    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        if self.device.type == "cuda":
+            return tensor.pin_memory().to(self.device, non_blocking=True)
+        return tensor.to(self.device)
+
+    # ------------------------------------------------------------------- acting
+    def act(self, states: np.ndarray, epsilons, rngs: list[np.random.Generator]) -> np.ndarray:
+        """Epsilon-greedy actions (K, n) of states (K, n, C, H, W): seed k with ``rngs[k]``.
+
+        State i of every seed at ``epsilons[i]``. Each seed draws from its own generator as
+        ``InlineLearner.act`` would for its n states alone; the network runs once, for all
+        seeds, when any state acts greedily.
+        """
+        states = np.asarray(states)
+        k_seeds, n = states.shape[:2]
+        if k_seeds != self.num_seeds or len(rngs) != self.num_seeds:
+            raise ValueError(f"expected states and generators of {self.num_seeds} seeds, got "
+                             f"{k_seeds} and {len(rngs)}")
+        actions = np.zeros((k_seeds, n), dtype=np.int64)
+        greedy = np.zeros((k_seeds, n), dtype=bool)
+        eps = np.asarray(epsilons, dtype=np.float64)
+        for k, rng in enumerate(rngs):
+            if n == 1:  # DQNAgent.act's single-state path: one rng.random()
+                if rng.random() < eps[0]:
+                    actions[k, 0] = rng.integers(self.num_actions)
+                else:
+                    greedy[k, 0] = True
+            else:
+                explore = rng.random(n) < eps
+                actions[k, explore] = rng.integers(self.num_actions, size=int(explore.sum()))
+                greedy[k] = ~explore
+        if greedy.any():
+            with torch.no_grad():
+                q = self._q(self.online, self._to_device(states))
+                best = q.argmax(dim=2).cpu().numpy()
+            actions[greedy] = best[greedy]
+        return actions
+
+    # ----------------------------------------------------------------- learning
+    def update(self, batches: list) -> list[dict[str, torch.Tensor]]:
+        """One gradient step of every seed, seed k on ``batches[k]`` (a ``ReplayBatch``).
+
+        Returns one ``{"loss", "mean_q"}`` per seed, detached 0-dim device tensors, as
+        ``DQNAgent.update`` returns.
+        """
+        if len(batches) != self.num_seeds:
+            raise ValueError(f"expected {self.num_seeds} batches, got {len(batches)}")
+        frames = self._to_device(np.stack([b.frames for b in batches]))  # (K, B, C+1, H, W)
+        obs_tm1, obs_t = frames[:, :, :-1], frames[:, :, 1:]
+        a_tm1 = self._to_device(np.stack([np.asarray(b.actions, np.int64) for b in batches]))
+        r_t = self._to_device(np.stack([np.asarray(b.rewards, np.float32) for b in batches]))
+        terminal_t = self._to_device(
+            np.stack([np.asarray(b.terminals, np.float32) for b in batches]))
+
+        with torch.no_grad():
+            discount_t = self.gamma * (1.0 - terminal_t)
+            q_t_target = self._q(self.target, obs_t)
+            q_t_online = self._q(self.online, obs_t) if self.double_dqn else None
+            target_tm1 = vmap(td_target)(r_t, discount_t, q_t_target, q_t_online) \
+                if q_t_online is not None else vmap(td_target)(r_t, discount_t, q_t_target)
+
+        q_tm1 = self._q(self.online, obs_tm1)
+        losses, _ = vmap(lambda q, a, t: q_learning_loss(q, a, t, self.huber_delta))(
+            q_tm1, a_tm1, target_tm1)  # (K,)
+
+        self.optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()  # d(sum)/d(slice k) = d(loss k)/d(slice k)
+        if self.max_grad_norm > 0:
+            self._clip_per_seed()
+        self.optimizer.step()
+        self.num_updates += 1
+        mean_q = q_tm1.detach().mean(dim=(1, 2))
+        losses = losses.detach()
+        return [{"loss": losses[k], "mean_q": mean_q[k]} for k in range(self.num_seeds)]
+
+    def _clip_per_seed(self) -> None:
+        """``clip_grad_norm_(seed k's parameters, max_grad_norm)`` for every k, no host sync."""
+        grads = [p.grad for p in self.online.values() if p.grad is not None]
+        per_tensor = torch.stack([g.reshape(self.num_seeds, -1).norm(dim=1) for g in grads], 1)
+        total = per_tensor.norm(dim=1)  # (K,) the 2-norm over all of seed k's gradients
+        coef = (self.max_grad_norm / (total + CLIP_EPS)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(coef.view(-1, *([1] * (g.dim() - 1))))
+
+    def sync_target(self) -> None:
+        """Hard copy of every seed's online parameters into its target network."""
+        with torch.no_grad():
+            for name, p_target in self.target.items():
+                p_target.copy_(self.online[name])
+
+    # -------------------------------------------------------------- checkpoints
+    def seed_state_dict(self, k: int) -> dict[str, Any]:
+        """Seed ``k``'s state in ``DQNAgent.state_dict``'s format (copies, not views)."""
+        def network(stacked):
+            return {name.removeprefix("net."): p.detach()[k].clone()
+                    for name, p in stacked.items()}
+
+        optimizer = self.optimizer.state_dict()
+        state = {}
+        for index, moments in optimizer["state"].items():
+            state[index] = {key: self._slice(value, k) for key, value in moments.items()}
+        return {"online": network(self.online), "target": network(self.target),
+                "optimizer": {"state": state, "param_groups": copy.deepcopy(
+                    optimizer["param_groups"])},
+                "num_updates": self.num_updates}
+
+    def _slice(self, value: Any, k: int) -> Any:
+        if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == self.num_seeds:
+            return value[k].clone()
+        return copy.deepcopy(value)  # shared (e.g. Adam's step count: equal in lockstep)
+
+    def stage_seed_state(self, k: int, state: dict[str, Any]) -> None:
+        """Keep seed ``k``'s checkpointed agent state until every seed's is here."""
+        self._staged[k] = state
+
+    def load_staged(self) -> None:
+        """Load the K staged seed states (``stage_seed_state``) into the stacked learner.
+
+        The seeds must have made the same number of updates (they run in lockstep).
+        """
+        missing = sorted(set(range(self.num_seeds)) - set(self._staged))
+        if missing:
+            raise ValueError(f"no checkpointed state for seed index(es) {missing}")
+        states = [self._staged[k] for k in range(self.num_seeds)]
+        self._staged = {}
+        updates = {int(s["num_updates"]) for s in states}
+        if len(updates) != 1:
+            raise ValueError(f"the seeds' checkpoints hold different update counts {updates}: "
+                             "packed seeds must resume from the same agent step")
+        with torch.no_grad():
+            for stacked, key in ((self.online, "online"), (self.target, "target")):
+                for name, p in stacked.items():
+                    p.copy_(torch.stack([s[key][name.removeprefix("net.")] for s in states]))
+        optimizer_states = [s["optimizer"] for s in states]
+        stacked_state = {}
+        for index, moments in optimizer_states[0]["state"].items():
+            stacked_state[index] = {
+                key: torch.stack([o["state"][index][key] for o in optimizer_states])
+                if isinstance(value, torch.Tensor) and value.dim() > 0 else copy.deepcopy(value)
+                for key, value in moments.items()}
+        self.optimizer.load_state_dict(
+            {"state": stacked_state, "param_groups": copy.deepcopy(
+                optimizer_states[0]["param_groups"])})
+        # The hyper-parameters are the config's (as DQNAgent.load_state_dict: an allowed
+        # change on resume takes effect).
+        configured = make_optimizer(self.online.values(), self.optim_cfg).param_groups
+        for group, wanted in zip(self.optimizer.param_groups, configured, strict=True):
+            group.update({k: v for k, v in wanted.items() if k != "params"})
+        self.num_updates = updates.pop()
+
+
+class PackedSeedAgent:
+    """Seed ``k``'s face of a ``PackedLearner``, with what ``Runner`` asks of a ``DQNAgent``.
+
+    Acting (the evaluation phase) uses the seed's own networks, which are views of the
+    stacked parameters; checkpoints read and write the seed's slice. Updates and target
+    copies are the packed learner's, for all seeds at once.
+    """
+
+    def __init__(self, packed: PackedLearner, k: int) -> None:
+        self._packed = packed
+        self._agent = packed.agents[k]
+        self.index = k
+        self.online = self._agent.online
+        self.target = self._agent.target
+        self.device = packed.device
+        self.num_actions = packed.num_actions
+
+    @property
+    def num_updates(self) -> int:
+        return self._packed.num_updates
+
+    def act(self, obs, epsilon, rng, network=None):
+        return self._agent.act(obs, epsilon, rng, network=network)
+
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        return self._agent.q_values(obs)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self._packed.seed_state_dict(self.index)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Staged: the packed learner loads all seeds at once (``load_staged``)."""
+        self._packed.stage_seed_state(self.index, state)

@@ -1,0 +1,270 @@
+"""Packed seeds (``seeds=[...]``): K runs in one process must each come out as if run alone.
+
+* the vmapped update of K seeds against K ``DQNAgent.update``s on the same batches
+  (plain, gradient clipping per seed, Double DQN);
+* a packed K=2 run of the catch game against two single runs: the same updates and target
+  copies at the same agent steps, the same games (so the same actions), parameters equal
+  within fp32 rounding;
+* a packed run stopped mid-iteration (``request_stop``, as SIGTERM does) and resumed ends
+  exactly as the straight packed run, every seed;
+* bad seed lists and settings that cannot be packed are refused with the fix.
+"""
+
+from __future__ import annotations
+
+import csv
+import signal
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from conftest import compose, run_module
+
+from dqn_atari.agent import DQNAgent
+from dqn_atari.packed_learner import PackedLearner
+from dqn_atari.packed_runner import PackedRunner, seed_configs
+from dqn_atari.runner import ConfigError, Runner
+
+# Catch, small: 300 agent steps in 2 iterations, updates of 8 from agent step 60
+# ((300 - 60) / 4 + 1 = 61 updates per seed), target copies every 50 agent steps.
+TINY = ["experiment=catch", "optim=rmsprop_centered", "logger.wandb_mode=disabled",
+        "logger.progress_bar=false", "torch_threads=1", "agent.device=cpu",
+        "total_frames=1200", "train_agent_steps_per_iteration=150",
+        "eval_agent_steps_per_iteration=18", "agent.learning_starts_agent_steps=60",
+        "agent.batch_size=8", "agent.target_update_period_agent_steps=50",
+        "agent.epsilon_decay_agent_steps=100", "replay.capacity=400"]
+SEEDS = (0, 1)
+TOLERANCE = 1e-6  # fp32: the batched kernels sum in another order (measured: ~1e-7)
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _without(rows, drop):
+    return [{k: v for k, v in r.items() if k not in drop} for r in rows]
+
+
+def _params(agent) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in [*agent.online.parameters(), *agent.target.parameters()]]
+
+
+def _packed(root: Path, *overrides: str, stop_at: int | None = None):
+    cfg = compose([*TINY, "seeds=[0,1]", f"run_dir={root}/seed_${{seed}}", *overrides])
+    runner = PackedRunner(seed_configs(cfg))
+    events: list[tuple[str, int, int]] = []
+
+    def hook(event: str, step: int, updates: int) -> None:
+        events.append((event, step, updates))
+        if stop_at is not None and step >= stop_at:
+            runner.request_stop(signal.SIGTERM)  # as the signal handler does
+
+    runner.on_loop_event = hook
+    return runner, runner.run(), events
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    """Two single runs and the same two seeds packed, straight through (shared by tests)."""
+    root = tmp_path_factory.mktemp("packed")
+    singles = []
+    for seed in SEEDS:
+        runner = Runner(compose([*TINY, f"seed={seed}", f"run_dir={root}/single/seed_{seed}"]))
+        events: list = []
+        runner.on_loop_event = lambda e, t, u, events=events: events.append((e, t, u))
+        singles.append((runner, runner.run(), events))
+    packed = _packed(root / "packed")
+    return SimpleNamespace(root=root, singles=singles, packed=packed)
+
+
+# ----------------------------------------------------------------- the vmapped update
+
+
+def _random_batch(rng: np.random.Generator, size: int = 8):
+    return SimpleNamespace(
+        frames=rng.integers(0, 256, (size, 5, 84, 84), dtype=np.uint8),
+        actions=rng.integers(0, 4, size), rewards=rng.choice([-1.0, 0.0, 1.0], size).astype(
+            np.float32), terminals=(rng.random(size) < 0.1).astype(np.float32))
+
+
+@pytest.mark.parametrize("overrides", [[], ["optim.max_grad_norm=0.01"], ["agent.double_dqn=true"]])
+def test_vmapped_update_equals_one_update_per_seed(overrides):
+    """Four updates and a target copy: same losses, parameters and moments within fp32."""
+    torch.set_num_threads(1)
+    cfg = compose(["experiment=smoke", *overrides])
+    alone = [DQNAgent(4, cfg.agent, cfg.optim, 4, seed) for seed in SEEDS]
+    packed = PackedLearner([DQNAgent(4, cfg.agent, cfg.optim, 4, seed) for seed in SEEDS],
+                           cfg.optim)
+    rng = np.random.default_rng(7)
+    for step in range(4):
+        batches = [_random_batch(rng) for _ in SEEDS]
+        expected = [agent.update(batch) for agent, batch in zip(alone, batches, strict=True)]
+        got = packed.update(batches)
+        for e, g in zip(expected, got, strict=True):
+            assert float(g["loss"]) == pytest.approx(float(e["loss"]), rel=1e-5)
+            assert float(g["mean_q"]) == pytest.approx(float(e["mean_q"]), rel=1e-5, abs=1e-7)
+        if step == 1:
+            for agent in alone:
+                agent.sync_target()
+            packed.sync_target()
+    assert packed.num_updates == 4
+    for k, agent in enumerate(alone):
+        state = packed.seed_state_dict(k)
+        reference = agent.state_dict()
+        for key in ("online", "target"):
+            for name, tensor in reference[key].items():
+                assert torch.allclose(state[key][name], tensor, atol=TOLERANCE), (key, name)
+        for index, moments in reference["optimizer"]["state"].items():
+            for name, tensor in moments.items():
+                # relative to the tensor's scale: elements near 0 carry the rounding of others
+                scale = float(tensor.abs().max())
+                assert torch.allclose(state["optimizer"]["state"][index][name], tensor,
+                                      rtol=1e-4, atol=1e-4 * scale), (index, name)
+        # Seed 0 and seed 1 really are different networks (slices are not mixed up).
+        assert not torch.allclose(packed.seed_state_dict(0)["online"]["torso.0.weight"],
+                                  packed.seed_state_dict(1)["online"]["torso.0.weight"])
+    if overrides == ["optim.max_grad_norm=0.01"]:
+        # The clip acted: an unclipped agent on the same batches ends elsewhere.
+        free = compose(["experiment=smoke"])
+        unclipped = DQNAgent(4, free.agent, free.optim, 4, 0)
+        rng = np.random.default_rng(7)
+        for step in range(4):
+            unclipped.update(_random_batch(rng))
+            _random_batch(rng)  # seed 1's batch
+            if step == 1:
+                unclipped.sync_target()
+        assert not torch.allclose(unclipped.online.head[2].weight,
+                                  alone[0].online.head[2].weight, atol=1e-6)
+
+
+def test_a_seed_state_round_trips_through_the_packed_learner():
+    """load_staged(seed_state_dict(k) for every k) restores networks, moments and the count."""
+    cfg = compose(["experiment=smoke"])
+    source = PackedLearner([DQNAgent(4, cfg.agent, cfg.optim, 4, s) for s in SEEDS], cfg.optim)
+    rng = np.random.default_rng(3)
+    for _ in range(2):
+        source.update([_random_batch(rng, 4) for _ in SEEDS])
+    target = PackedLearner([DQNAgent(4, cfg.agent, cfg.optim, 4, s + 10) for s in SEEDS],
+                           cfg.optim)
+    for k in range(len(SEEDS)):
+        target.stage_seed_state(k, source.seed_state_dict(k))
+    target.load_staged()
+    assert target.num_updates == 2
+    for k in range(len(SEEDS)):
+        a, b = source.seed_state_dict(k), target.seed_state_dict(k)
+        for key in ("online", "target"):
+            assert all(torch.equal(a[key][n], b[key][n]) for n in a[key])
+        for index, moments in a["optimizer"]["state"].items():
+            assert all(torch.equal(v, b["optimizer"]["state"][index][m])
+                       for m, v in moments.items())
+    # The per-seed networks the evaluation phase acts with follow the stacked parameters.
+    assert torch.equal(target.agents[1].online.torso[0].weight,
+                       source.seed_state_dict(1)["online"]["torso.0.weight"])
+
+
+# ------------------------------------------------------------- whole runs, K = 2
+
+
+def test_packed_seeds_come_out_as_if_run_alone(straight):
+    """Same events at the same agent steps, same games, parameters within fp32 rounding."""
+    packed_runner, packed_summaries, packed_events = straight.packed
+    for k, (single, summary, events) in enumerate(straight.singles):
+        assert packed_events == events  # updates and target copies: (event, agent step, updates)
+        assert sum(e == "update" for e, _, _ in events) == 61  # (300 - 60) / 4 + 1
+        for key in ("status", "agent_steps", "frames", "updates", "iteration"):
+            assert packed_summaries[k][key] == summary[key], key
+        seed_dir = straight.root / "packed" / f"seed_{SEEDS[k]}"
+        alone_dir = straight.root / "single" / f"seed_{SEEDS[k]}"
+        # Every game, train and eval, with its score and epsilon: the same actions were taken.
+        drop = ("wall_time_s",)
+        assert _without(_rows(seed_dir / "metrics" / "episodes.csv"), drop) == _without(
+            _rows(alone_dir / "metrics" / "episodes.csv"), drop)
+        packed_rows = _rows(seed_dir / "metrics" / "iterations.csv")
+        alone_rows = _rows(alone_dir / "metrics" / "iterations.csv")
+        drop = ("wall_time_s", "train_agent_steps_per_s", "loss", "mean_q")
+        assert _without(packed_rows, drop) == _without(alone_rows, drop)
+        for p, a in zip(packed_rows, alone_rows, strict=True):
+            assert float(p["loss"]) == pytest.approx(float(a["loss"]), rel=1e-4)
+        for p, a in zip(_params(packed_runner.runners[k].agent), _params(single.agent),
+                        strict=True):
+            assert torch.allclose(p, a, atol=TOLERANCE)
+        # The run dir is an ordinary single run's: seed set, seeds empty, its checkpoints.
+        config = (seed_dir / "config.yaml").read_text()
+        assert f"seed: {SEEDS[k]}\n" in config and "seeds: []" in config
+        assert len(list((seed_dir / "checkpoints").glob("ckpt_*.pt"))) == 2
+    # The two seeds differ (independent runs, not copies).
+    assert _rows(straight.root / "packed" / "seed_0" / "metrics" / "episodes.csv") != _rows(
+        straight.root / "packed" / "seed_1" / "metrics" / "episodes.csv")
+
+
+def test_packed_run_stopped_and_resumed_equals_the_straight_run(straight, tmp_path):
+    """SIGTERM mid-iteration 0 (request_stop): every seed checkpoints and resumes exactly."""
+    _, summaries, _ = _packed(tmp_path, stop_at=100)
+    assert [s["status"] for s in summaries] == ["interrupted", "interrupted"]
+    assert {s["agent_steps"] for s in summaries} == {100}  # both seeds stopped together
+    resumed, final, _ = _packed(tmp_path)
+    straight_runner, expected, _ = straight.packed
+    for k, seed in enumerate(SEEDS):
+        for key in ("status", "agent_steps", "frames", "updates", "iteration"):
+            assert final[k][key] == expected[k][key], key
+        for name in ("episodes.csv", "iterations.csv"):
+            drop = ("wall_time_s", "train_agent_steps_per_s")
+            assert _without(_rows(tmp_path / f"seed_{seed}" / "metrics" / name), drop) == \
+                _without(_rows(straight.root / "packed" / f"seed_{seed}" / "metrics" / name), drop)
+        for a, b in zip(_params(straight_runner.runners[k].agent),
+                        _params(resumed.runners[k].agent), strict=True):
+            assert torch.equal(a, b)
+
+
+def test_seeds_at_different_agent_steps_are_refused_naming_each(straight, tmp_path):
+    """A seed whose newest checkpoint is gone (fell back) cannot be packed with the others."""
+    _packed(tmp_path, stop_at=100)
+    newest = max((tmp_path / "seed_1" / "checkpoints").glob("ckpt_*.pt"))
+    newest.unlink()  # seed 1 now starts from scratch, seed 0 at agent step 100
+    cfg = compose([*TINY, "seeds=[0,1]", f"run_dir={tmp_path}/seed_${{seed}}"])
+    with pytest.raises(ConfigError, match=r"same agent step(.|\n)*seed 0: agent step 100"
+                                          r"(.|\n)*seed 1: agent step 0"):
+        PackedRunner(seed_configs(cfg)).run()
+
+
+# ------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("overrides, match", [
+    (["seeds=[0,1,0]"], r"seed\(s\) \[0\] more than once"),
+    (["seeds=[0,1]", "agent.overlap=true"], r"agent.overlap=true"),
+    (["seeds=[0,1]", "agent.compile=true"], r"agent.compile=false"),
+    (["seeds=[0,1]", "run_dir=/tmp/one_dir"], r"must contain \$\{seed\}"),
+])
+def test_what_cannot_be_packed_is_refused_with_the_fix(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        seed_configs(compose([*TINY, *overrides]))
+
+
+def test_the_command_line_refuses_a_repeated_seed_before_anything_runs(tmp_path):
+    result = run_module("dqn_atari.train", *TINY, "seeds=[2,2]",
+                        f"run_dir={tmp_path}/seed_${{seed}}")
+    assert result.returncode == 2
+    assert "more than once" in result.stderr
+    assert not any(tmp_path.iterdir())  # nothing was created
+
+
+def test_hydra_puts_a_packed_jobs_files_beside_the_seeds_run_dirs():
+    """hydra.run.dir / sweep.subdir: packed_seeds_<s...> beside seed_<s>, never inside one."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from dqn_atari.compose import CONF_DIR
+
+    compose([])  # registers the schema and resolvers
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        single, packed = (hydra_compose(config_name="config", return_hydra_config=True,
+                                        overrides=["env.game=breakout", *extra])
+                          for extra in (["seed=3"], ["seeds=[3,4]"]))
+    assert single.hydra.run.dir == "runs/nature/breakout/seed_3"
+    assert single.hydra.sweep.subdir == "nature/breakout/seed_3"
+    assert packed.hydra.run.dir == "runs/nature/breakout/packed_seeds_3-4"
+    assert packed.hydra.sweep.subdir == "nature/breakout/packed_seeds_3-4"
