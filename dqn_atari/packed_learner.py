@@ -39,6 +39,7 @@ so a seed trained packed can be resumed alone, and the other way round.
 from __future__ import annotations
 
 import copy
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from dqn_atari.losses import q_learning_loss, td_target
 from dqn_atari.optim import make_optimizer
+from dqn_atari.update_step import StagingBuffers
 
 CLIP_EPS = 1e-6  # torch.nn.utils.clip_grad_norm_: coef = max_norm / (total_norm + 1e-6)
 
@@ -121,6 +123,7 @@ class PackedLearner:
         self.optimizer = make_optimizer(self.online.values(), optim_cfg)
         self.num_updates = first.num_updates  # updates of each seed (lockstep: all equal)
         self._staged: dict[int, dict[str, Any]] = {}
+        self._staging = StagingBuffers(self.device)  # the K batches, stacked: (K, B, ...)
 
     # ----------------------------------------------------------------- networks
     def _q(self, params: dict[str, torch.Tensor], obs: torch.Tensor) -> torch.Tensor:
@@ -128,10 +131,8 @@ class PackedLearner:
         return vmap(lambda p, x: functional_call(self._base, p, (x,)))(params, obs)
 
     def _to_device(self, array: np.ndarray) -> torch.Tensor:
-        tensor = torch.from_numpy(np.ascontiguousarray(array))
-        if self.device.type == "cuda":
-            return tensor.pin_memory().to(self.device, non_blocking=True)
-        return tensor.to(self.device)
+        """A small array (the states to act on) to the device, as DQNAgent does for acting."""
+        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
 
     # ------------------------------------------------------------------- acting
     def act(self, states: np.ndarray, epsilons, rngs: list[np.random.Generator]) -> np.ndarray:
@@ -175,12 +176,13 @@ class PackedLearner:
         """
         if len(batches) != self.num_seeds:
             raise ValueError(f"expected {self.num_seeds} batches, got {len(batches)}")
-        frames = self._to_device(np.stack([b.frames for b in batches]))  # (K, B, C+1, H, W)
+        # One copy of the K batches into static (pinned on CUDA) staging tensors.
+        frames, a_tm1, r_t, terminal_t = self._staging.stage(SimpleNamespace(
+            frames=np.stack([b.frames for b in batches]),  # (K, B, C+1, H, W)
+            actions=np.stack([b.actions for b in batches]),
+            rewards=np.stack([b.rewards for b in batches]),
+            terminals=np.stack([b.terminals for b in batches])))
         obs_tm1, obs_t = frames[:, :, :-1], frames[:, :, 1:]
-        a_tm1 = self._to_device(np.stack([np.asarray(b.actions, np.int64) for b in batches]))
-        r_t = self._to_device(np.stack([np.asarray(b.rewards, np.float32) for b in batches]))
-        terminal_t = self._to_device(
-            np.stack([np.asarray(b.terminals, np.float32) for b in batches]))
 
         with torch.no_grad():
             discount_t = self.gamma * (1.0 - terminal_t)

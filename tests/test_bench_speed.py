@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import torch
 from conftest import run_module
 
 
@@ -49,3 +50,19 @@ def test_train_benchmark_keeps_the_replay_ratio():
         assert v["agent_steps"] == 80 and v["updates"] == 20 and v["agent_steps_per_s"] > 0
         assert v["learner"] == "eager-fp32" and v["speedup_over_first_setting"] == 1.0
     assert "learning_starts_agent_steps=40" in out["setting"]
+
+
+def test_gpu_benchmark_runs_its_code_on_the_cpu_and_refuses_a_missing_gpu():
+    """No GPU here: --device cpu runs the same measurements, CUDA-only settings are skipped."""
+    out = _last_json(run_module("dqn_atari.bench", "gpu", "--device", "cpu", "--updates", "4",
+                                "--acts", "3", "--learner", "eager-fp32,graph-bf16,eager-tf32",
+                                "--packed", "2", timeout=600))
+    assert out["measured_on_gpu"] is False
+    assert out["learner"]["skipped"] == {"graph-bf16": "CUDA only", "eager-tf32": "CUDA only"}
+    update_ms = [v for k, v in out["learner"].items() if k.startswith("eager-fp32/update_ms_")]
+    assert len(update_ms) == 1 and update_ms[0] > 0
+    assert out["packed_2_update_ms"] > 0
+    assert abs(out["packed_2_update_ms_per_seed"] * 2 - out["packed_2_update_ms"]) < 1e-3
+    if not torch.cuda.is_available():
+        result = run_module("dqn_atari.bench", "gpu", timeout=600)
+        assert result.returncode != 0 and "--device cpu" in result.stderr

@@ -14,6 +14,8 @@ One function per subcommand, each printing a JSON object on its LAST line of std
            on real batches of a game (dqn_atari/bench/precision.py).
   packed   total learning agent steps/s of K seeds packed in one process (seeds=[...]) against
            K single runs in K processes (dqn_atari/bench/packed.py).
+  gpu      on a CUDA device: update/act ms of every learner setting (eager, compile, CUDA
+           graph x fp32, tf32, bf16) and of K packed seeds (dqn_atari/bench/gpu.py).
 
 Examples:
   python -m dqn_atari.bench replay --capacity 1000000 --game pong
@@ -77,9 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.set_defaults(func=bench_replay_cmd)
     _add_speed_subcommands(sub)
+    from dqn_atari.bench.gpu import add_gpu_subcommand
     from dqn_atari.bench.packed import add_packed_subcommand
 
     add_packed_subcommand(sub)
+    add_gpu_subcommand(sub)
     return parser
 
 

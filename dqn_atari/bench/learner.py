@@ -27,7 +27,7 @@ from dqn_atari.bench.measure import load_average
 from dqn_atari.config import AgentConfig, OptimConfig
 
 
-class _RandomBatch(NamedTuple):
+class RandomBatch(NamedTuple):
     frames: np.ndarray
     actions: np.ndarray
     rewards: np.ndarray
@@ -35,8 +35,8 @@ class _RandomBatch(NamedTuple):
     indices: np.ndarray
 
 
-def _random_batch(rng: np.random.Generator, batch_size: int, num_actions: int) -> _RandomBatch:
-    return _RandomBatch(
+def random_batch(rng: np.random.Generator, batch_size: int, num_actions: int) -> RandomBatch:
+    return RandomBatch(
         frames=rng.integers(0, 256, (batch_size, 5, 84, 84), dtype=np.uint8),
         actions=rng.integers(0, num_actions, batch_size).astype(np.int64),
         rewards=rng.choice([-1.0, 0.0, 1.0], batch_size).astype(np.float32),
@@ -116,7 +116,7 @@ def bench_learner(
     optim_cfg = optim_cfg or OptimConfig()
     agent = DQNAgent(num_actions, agent_cfg, optim_cfg, seed=seed)
     rng = np.random.default_rng(seed)
-    batches = [_random_batch(rng, batch_size, num_actions) for _ in range(4)]
+    batches = [random_batch(rng, batch_size, num_actions) for _ in range(4)]
     state = rng.integers(0, 256, (4, 84, 84), dtype=np.uint8)
 
     result: dict[str, Any] = {

@@ -69,9 +69,9 @@ def bench_precision(game: str = "breakout", updates: int = 200, agent_steps: int
         batch = replay.sample(agent_cfg.batch_size)
         bf16.load_state_dict(fp32.state_dict())
         grads: dict[str, torch.Tensor] = {}
-        loss_bf16 = bf16.update(batch, before_apply=lambda: grads.__setitem__(
+        loss_bf16 = bf16.update(batch, before_apply=lambda g=grads: g.__setitem__(
             "bf16", _flat_grads(bf16)))["loss"]
-        loss_fp32 = fp32.update(batch, before_apply=lambda: grads.__setitem__(
+        loss_fp32 = fp32.update(batch, before_apply=lambda g=grads: g.__setitem__(
             "fp32", _flat_grads(fp32)))["loss"]
         g32, g16 = grads["fp32"], grads["bf16"]
         rows.append({
