@@ -46,6 +46,10 @@ from dqn_atari.losses import q_learning_loss, td_target
 PRECISIONS = ("fp32", "tf32", "bf16")
 UPDATE_MODES = ("eager", "compile", "cuda_graph")
 CUDA_GRAPH_WARMUP_UPDATES = 3  # eager updates on a side stream before capture (allocations settle)
+# Each compiled agent adds one graph per half to the same code objects (Dynamo guards on the
+# identity of its modules and optimizer), and past torch's default limit of 8 per code object
+# a process's next agent silently runs eager: a benchmark or test process builds more than 8.
+COMPILED_AGENTS_PER_PROCESS = 64
 
 
 def check_precision(precision: str, device: torch.device) -> None:
@@ -160,6 +164,8 @@ class UpdateStep:
         self._compute: Callable[..., tuple[torch.Tensor, torch.Tensor]] = self._compute_gradients
         self._apply: Callable[[], None] = self._apply_gradients
         if mode == "compile":
+            limit = torch._dynamo.config.recompile_limit
+            torch._dynamo.config.recompile_limit = max(limit, COMPILED_AGENTS_PER_PROCESS)
             self._compute = torch.compile(self._compute_gradients, dynamic=False)
             self._apply = torch.compile(self._apply_gradients, dynamic=False)
         self._graphs: dict[str, Any] | None = None  # captured on the first cuda_graph update
