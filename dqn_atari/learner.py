@@ -139,8 +139,8 @@ class ThreadedLearner(InlineLearner):
     def _before_apply(self) -> None:
         """In the learner thread: the parameters may change once the acting copy is taken."""
         self._copied.wait()
-        if self._stream is not None:
-            self._stream.wait_event(self._copy_done)
+        if self._stream is not None:  # the stream the update's kernels are queued on now
+            torch.cuda.current_stream(self.agent.device).wait_event(self._copy_done)
 
     def _refresh_acting_network(self) -> None:
         """``acting_network`` <- the online network's current parameters."""
