@@ -110,6 +110,19 @@ class LoggerConfig:
 
 
 @dataclass
+class FinalEvalConfig:
+    """The Nature-protocol evaluation at the end of a run (``dqn_atari/final_eval.py``).
+
+    The protocol is ``python -m dqn_atari.evaluate``'s: games capped at 18,000 frames
+    (5 minutes), U{0..30} no-op frames at each start, epsilon 0.05. The result goes to
+    ``eval_nature.json`` in the run dir and to the wandb run summary (``eval_nature/*``).
+    """
+
+    enabled: bool = True  # false: the run ends after its last iteration
+    episodes: int = 30  # games ("30 times for up to 5 min each", Methods)
+
+
+@dataclass
 class Config:
     """A whole run. ``experiment/*.yaml`` presets override any of it."""
 
@@ -118,6 +131,7 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    final_eval: FinalEvalConfig = field(default_factory=FinalEvalConfig)
 
     experiment_name: str = MISSING  # set by the experiment preset
     experiment_note: str = ""  # e.g. "NOT the Nature setting" for the fast preset

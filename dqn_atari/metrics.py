@@ -136,6 +136,11 @@ class WandbSink:
         if self.run is not None:
             self.run.log(metrics)
 
+    def summary(self, values: dict[str, Any]) -> None:
+        """Set keys of the run summary (e.g. the end-of-run evaluation, ``eval_nature/*``)."""
+        if self.run is not None:
+            self.run.summary.update(values)
+
     def close(self) -> None:
         if self.run is not None:
             self.run.finish()

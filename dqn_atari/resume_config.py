@@ -9,8 +9,10 @@ A run directory records its config in ``config.yaml``. When it is resumed:
   that differs from today's composition is reported;
 * a value the command line sets differently from the record is refused, naming each key,
   unless the key is safe to change on resume (``SAFE_TO_CHANGE``: logging, threads,
-  device, ...) or named in ``allow_config_change=[key,...]``. An allowed change is
-  recorded in ``config_changes.yaml`` with the agent step where it took effect.
+  device, ...) or named in ``allow_config_change=[key,...]``. An allowed change, and a
+  change of a key safe to change, is recorded in ``config_changes.yaml`` (was and now) with
+  the agent step where it took effect (the code's version at each start is in
+  ``provenance.json``: dqn_atari/provenance.py).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ NEVER_TAKEN_FROM_THE_RECORD = ("run_dir", "allow_config_change")  # not how the 
 CHANGES_FILE = "config_changes.yaml"
 # Keys that may differ on resume without a word: where and how the run reports and runs,
 # not what it computes.
-SAFE_TO_CHANGE_PREFIXES = ("logger.",)
+SAFE_TO_CHANGE_PREFIXES = ("logger.", "final_eval.")
 SAFE_TO_CHANGE = frozenset({
     "torch_threads", "agent.device", "agent.compile", "agent.cuda_graph", "checkpoint_keep", "on_unreadable_checkpoints",
     "experiment_note", "extra",
@@ -96,7 +98,7 @@ def recorded_config(run_dir: Path) -> dict[str, Any] | None:
 
 def config_for_resume(cfg: DictConfig, explicit_keys: set[str]
                       ) -> tuple[DictConfig, list[str], dict[str, tuple[Any, Any]]]:
-    """The config to resume ``cfg.run_dir`` with, the log lines, and the allowed changes.
+    """The config to resume ``cfg.run_dir`` with, the log lines, and the changes to record.
 
     A run directory without a checkpoint (a new run) returns ``cfg`` unchanged. Raises
     ``ConfigChangedError`` naming every explicitly changed key that is neither safe to
@@ -117,6 +119,7 @@ def config_for_resume(cfg: DictConfig, explicit_keys: set[str]
             OmegaConf.update(merged, key, before[key], merge=False)
             notes.append(f"{key}: {before[key]!r} as started (today's default: {value!r})")
         elif safe_to_change(key):
+            changes[key] = (before[key], value)  # recorded too: config.yaml keeps only the new
             notes.append(f"{key}: {before[key]!r} when started, {value!r} now (safe to change)")
         elif key in allowed:
             changes[key] = (before[key], value)

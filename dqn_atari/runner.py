@@ -24,11 +24,12 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from dqn_atari import seeds
+from dqn_atari import final_eval, provenance, seeds
 from dqn_atari.actor import GameResult, make_actor
 from dqn_atari.agent import DQNAgent
 from dqn_atari.checkpoint import (
     CheckpointUnreadableError,
+    checkpoint_paths,
     load_latest,
     remove_stale_temp_files,
     save_checkpoint,
@@ -38,6 +39,7 @@ from dqn_atari.learner import make_learner
 from dqn_atari.loop import (
     IterationStats,
     LoopEvent,
+    NonFiniteLossError,
     TrainingSchedule,
     eval_phase,
     train_phase,
@@ -46,6 +48,7 @@ from dqn_atari.metrics import EPISODE_FIELDS, ITERATION_FIELDS, CsvSink, WandbSi
 from dqn_atari.replay import make_replay
 from dqn_atari.resume_config import record_changes
 from dqn_atari.run_lock import RunDirLock
+from dqn_atari.run_status import StatusWriter, read_status, record_failure
 
 # SIGUSR2 is submitit's preemption signal (Hydra's submitit launcher).
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGINT)
@@ -196,6 +199,13 @@ class Runner:
         self._resume_checked = False
         self.resumed_from: Path | None = None
         self._lock = lock if lock is not None else RunDirLock(self.run_dir)
+        # status.json while it runs (run_status.py); provenance in run dir and checkpoints
+        self.status = StatusWriter(
+            self.run_dir, experiment=cfg.experiment_name, game=cfg.env.game, seed=seed,
+            total_agent_steps=self.total_agent_steps, frames_per_agent_step=self.repeat,
+            agent_steps_per_iteration=cfg.train_agent_steps_per_iteration)
+        self.provenance = provenance.collect(self.agent.device)
+        self._checkpoint_provenance: dict | None = None
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
@@ -213,6 +223,7 @@ class Runner:
             "rng": {"python": random.getstate(), "numpy": np.random.get_state(),
                     "torch": torch.get_rng_state(), "action": self.action_rng.bit_generator.state},
             "config": OmegaConf.to_container(self.cfg, resolve=True),
+            "provenance": self.provenance,
         })
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -242,6 +253,7 @@ class Runner:
         np.random.set_state(rng["numpy"])
         torch.set_rng_state(rng["torch"])
         self.action_rng.bit_generator.state = rng["action"]
+        self._checkpoint_provenance = state.get("provenance")
 
     def _checkpoint(self) -> Path:
         self.stats.check_finite(self.agent_steps)
@@ -254,6 +266,11 @@ class Runner:
         self.stop_signal = signum
 
     def _stop_requested(self) -> bool:
+        return self.stop_signal is not None
+
+    def _beat_and_check_stop(self) -> bool:
+        """``_stop_requested`` for loops without a count to report: the heartbeat, too."""
+        self.status.beat()
         return self.stop_signal is not None
 
     def _install_signal_handlers(self) -> dict:
@@ -276,6 +293,9 @@ class Runner:
             self._log_game(sinks, "train", game, epsilon, agent_step)
 
         def show_progress(agent_step: int, epsilon: float) -> None:
+            self.status.beat(agent_step)
+            if progress is None:
+                return
             progress.update(agent_step - progress.n)
             progress.set_postfix(frames=agent_step * self.repeat,
                                  last_return=self.last_raw_return,
@@ -287,7 +307,7 @@ class Runner:
                 self.actors, self.learner, self.replay, self.schedule, self.action_rng,
                 self.stats, agent_steps=self.agent_steps, end_agent_steps=end,
                 log_game=log_game, stop_requested=self._stop_requested,
-                show_progress=show_progress if progress is not None else None,
+                show_progress=show_progress,
                 on_event=self.on_loop_event,
             )
         finally:
@@ -307,7 +327,7 @@ class Runner:
         epsilon = self.cfg.agent.epsilon_eval
         returns = eval_phase(
             actor, lambda state: self.agent.act(state, epsilon, rng),
-            min_agent_steps=budget, stop_requested=self._stop_requested,
+            min_agent_steps=budget, stop_requested=self._beat_and_check_stop,
             log_game=lambda game: self._log_game(sinks, "eval", game, epsilon, self.agent_steps),
         )
         if returns is not None:
@@ -366,6 +386,11 @@ class Runner:
         self.iteration += 1
         self.phase = "train"
         self.stats = IterationStats.empty(self.iteration, self.agent.device)
+        if eval_returns:
+            self.status.update(iteration=self.iteration, agent_steps=self.agent_steps,
+                               last_eval={"kind": "iteration", "iteration": row["iteration"],
+                                          "frames": row["frames"],
+                                          "score": row["eval_raw_return_mean"]})
         return row
 
     # ------------------------------- the steps of a run, for packed_runner.py (seeds in lockstep)
@@ -447,6 +472,11 @@ class Runner:
         """
         try:
             return self._run_locked()
+        except Exception as error:
+            if self._lock.held:  # only the run dir's writer writes its status
+                record_failure(self.run_dir, "nan" if isinstance(error, NonFiniteLossError)
+                               else "failed", error)
+            raise
         finally:
             self._lock.release()
 
@@ -457,24 +487,30 @@ class Runner:
             print(f"[dqn_atari] resumed from {resumed} at agent step {self.agent_steps:,} "
                   f"(iteration {self.iteration}, {self.phase} phase)", flush=True)
             record_changes(self.run_dir, self._config_changes, self.agent_steps)
+        self._record_start(resumed is not None)
         sinks = self._open_sinks(resumed is not None)
         progress = self._progress_bar()
         previous_handlers = self._install_signal_handlers()
         status = "finished"
         try:
             while self.agent_steps < self.total_agent_steps or self.phase == "eval":
+                self.status.update(phase=self.phase, iteration=self.iteration,
+                                   agent_steps=self.agent_steps)
                 if self.phase == "train":
                     if not self._train_phase(sinks, progress):
                         status = "interrupted"
                         break
                     self.phase = "eval"
+                    self.status.update(phase="eval", agent_steps=self.agent_steps)
                 eval_returns = self._eval_phase(sinks)
                 if eval_returns is None:
                     status = "interrupted"
                     break
                 self._end_iteration(sinks, eval_returns)
                 self._checkpoint()
-            if status == "interrupted":
+            if status == "finished" and not self._final_evaluation(sinks["wandb"]):
+                status = "interrupted"  # the final checkpoint is on disk: a restart evaluates
+            elif status == "interrupted":
                 self._checkpoint()
         finally:
             self.learner.close()
@@ -499,7 +535,52 @@ class Runner:
             "wall_time_s": round(self.wall_time_s, 3),
         }
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        self.status.update(state=status, phase=None, signal=summary["signal"],
+                           iteration=self.iteration, agent_steps=self.agent_steps)
         return summary
+
+    def _record_start(self, resumed: bool) -> None:
+        """Provenance of this start (warn when the code differs), and the first status."""
+        changed = provenance.record_start(
+            self.run_dir, self.provenance, agent_steps=self.agent_steps,
+            checkpoint_provenance=self._checkpoint_provenance, resumed=resumed)
+        if changed:
+            print(f"[dqn_atari] warning: resuming {self.run_dir} under other code than its "
+                  "checkpoint was written with (both are recorded in "
+                  f"{provenance.PROVENANCE_FILE}):\n  " + "\n  ".join(changed), flush=True)
+        previous = read_status(self.run_dir) if resumed else None
+        self.status.update(state="running", phase=self.phase, iteration=self.iteration,
+                           agent_steps=self.agent_steps,
+                           last_eval=(previous or {}).get("last_eval"))
+
+    def _final_evaluation(self, wandb_sink) -> bool:
+        """The Nature-protocol evaluation (final_eval.py), unless off or already done.
+
+        Returns False if a signal stopped it (nothing written).
+        """
+        if not self.cfg.final_eval.enabled:
+            return True
+        report = final_eval.existing_report(self.run_dir, self.agent_steps,
+                                            self.cfg.final_eval.episodes)
+        if report is not None:
+            print(f"[dqn_atari] {final_eval.REPORT_FILE} is already for agent step "
+                  f"{self.agent_steps:,}: not evaluated again", flush=True)
+        else:
+            self.status.update(phase="final_eval", agent_steps=self.agent_steps)
+            latest = checkpoint_paths(self.run_dir)
+            try:
+                report = final_eval.evaluate_final(
+                    self.agent, self.cfg, self.run_dir, self.agent_steps,
+                    latest[0] if latest else None,
+                    keep_going=lambda: not self._beat_and_check_stop())
+            except final_eval.FinalEvalInterrupted:
+                return False
+            print(f"[dqn_atari] final evaluation (Nature protocol, {report['episodes']} games): "
+                  f"{report['mean']:.1f} +- {report['std']:.1f} -> "
+                  f"{self.run_dir / final_eval.REPORT_FILE}", flush=True)
+        wandb_sink.summary(final_eval.wandb_summary(report))
+        self.status.update(last_eval=final_eval.status_entry(report))
+        return True
 
     def _progress_bar(self):
         if not self.cfg.logger.progress_bar:

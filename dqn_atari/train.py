@@ -37,6 +37,7 @@ from dqn_atari.resume_config import (
     explicit_override_keys,
 )
 from dqn_atari.run_lock import RunDirBusyError, RunDirLock
+from dqn_atari.run_status import record_failure
 from dqn_atari.runner import ConfigError, Runner, validate_config
 
 register_configs()
@@ -81,6 +82,8 @@ def train(cfg: DictConfig, config_changes: dict | None = None,
         summary = Runner(cfg, config_changes=config_changes, lock=lock).run()
     except (ConfigError, UnknownGameError, CheckpointNotFoundError, CheckpointUnreadableError,
             RunDirBusyError, MemoryError) as error:
+        if lock is not None and lock.held:  # failed before the run (which records its own)
+            record_failure(cfg.run_dir, "failed", error)
         print(f"error: {error}", file=sys.stderr, flush=True)
         sys.exit(EXIT_CONFIG_ERROR)
     except NonFiniteLossError as error:

@@ -44,7 +44,7 @@ def _two_iterations_of_road_runner(run_dir, agent_steps_per_iteration: int,
     Runner(compose(["experiment=dopamine_dqn", "env.game=road_runner", f"run_dir={run_dir}",
                     f"total_frames={2 * 4 * agent_steps_per_iteration}",
                     f"train_agent_steps_per_iteration={agent_steps_per_iteration}",
-                    "eval_agent_steps_per_iteration=0",
+                    "eval_agent_steps_per_iteration=0", "final_eval.enabled=false",
                     f"replay.capacity={capacity}",  # transitions
                     f"agent.learning_starts_agent_steps={learning_starts}",
                     "logger.wandb_mode=disabled", "logger.progress_bar=false",

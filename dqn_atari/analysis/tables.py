@@ -158,7 +158,8 @@ def aggregate_table(finals: pd.DataFrame, human: str = "at5", reps: int = 2000,
             rows.append({"experiment": experiment, "statistic": name, "point": est.point,
                          "ci_low": est.low, "ci_high": est.high, "n_games": len(by_game),
                          "n_runs": len(g), "frames_max": int(frames.max()) if len(frames) else None,
-                         "games": " ".join(sorted(by_game))})
+                         "games": " ".join(sorted(by_game)),
+                         "final_source": "+".join(sorted(g.source.unique()))})
         paper_games = [gm for gm in by_game if paper_of(gm) is not None]
         if paper_games:
             paper = {gm: np.array([_paper_hns_pct(gm, human)]) for gm in paper_games}
@@ -167,9 +168,11 @@ def aggregate_table(finals: pd.DataFrame, human: str = "at5", reps: int = 2000,
                 rows.append({"experiment": f"{PAPER_LABEL} on the games of {experiment}",
                              "statistic": name, "point": value, "ci_low": math.nan,
                              "ci_high": math.nan, "n_games": len(paper), "n_runs": math.nan,
-                             "frames_max": 50_000_000, "games": " ".join(sorted(paper))})
+                             "frames_max": 50_000_000, "games": " ".join(sorted(paper)),
+                             "final_source": "paper"})
     return pd.DataFrame(rows, columns=["experiment", "statistic", "point", "ci_low", "ci_high",
-                                       "n_games", "n_runs", "frames_max", "games"])
+                                       "n_games", "n_runs", "frames_max", "games",
+                                       "final_source"])
 
 
 def dopamine_game_name(game: str) -> str:
@@ -258,7 +261,8 @@ def final_scores_markdown(table: pd.DataFrame, agg: pd.DataFrame, human: str) ->
         lines.append("")
     if not agg.empty:
         lines += ["## Aggregate HNS % over games (95% stratified-bootstrap CI)", "",
-                  "| Experiment | Games | Median | IQM | Mean |", "|---|---:|---:|---:|---:|"]
+                  "| Experiment | Games | Final from | Median | IQM | Mean |",
+                  "|---|---:|---|---:|---:|---:|"]
         for experiment, a in agg.groupby("experiment", sort=False):
             cells = []
             for stat in AGGREGATE_NAMES:
@@ -266,7 +270,8 @@ def final_scores_markdown(table: pd.DataFrame, agg: pd.DataFrame, human: str) ->
                 ci = (f" ({_pct(r.ci_low)} to {_pct(r.ci_high)})"
                       if pd.notna(r.ci_low) and r.ci_low < r.ci_high else "")
                 cells.append(f"{_pct(r.point)}{ci}")
-            lines.append(f"| {experiment} | {int(a.n_games.iloc[0])} | " + " | ".join(cells) + " |")
+            lines.append(f"| {experiment} | {int(a.n_games.iloc[0])} | "
+                         f"{a.final_source.iloc[0]} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 

@@ -10,8 +10,10 @@ run directory's CSV names (docs/CONTRACTS.md); W&B keys are mapped onto them by
 ``WANDB_KEYS`` (``eval/raw_return_mean`` -> phase ``iteration``, ``eval_raw_return_mean``).
 ``frames`` are training frames; ``agent_steps`` are agent decisions (frames / 4).
 
-A ``RunData`` carries a run's table together with its config (and, for a local run, its
-``eval_nature.json`` when present). Local run ids are ``<experiment>/<game>/seed_<seed>``
+A ``RunData`` carries a run's table together with its config and, when present, its
+end-of-run Nature evaluation: a local run's ``eval_nature.json``, a downloaded run's
+``<run_id>.eval_nature.json`` (made from the W&B run summary's ``eval_nature/*`` keys by
+``eval_nature_from_wandb_summary``). Local run ids are ``<experiment>/<game>/seed_<seed>``
 (the W&B run *name* the metrics sink gives the run); downloaded runs keep their W&B run
 id. The runner does not log ``iteration`` to W&B, so downloaded rows have it empty.
 """
@@ -257,8 +259,22 @@ def read_tidy_csv(path: str | Path) -> pd.DataFrame:
         dtype={"run_id": "string", "experiment": "string", "game": "string", "phase": "string"}))
 
 
+EVAL_NATURE_WANDB_PREFIX = "eval_nature/"  # the runner's summary keys (dqn_atari/final_eval.py)
+
+
+def eval_nature_from_wandb_summary(summary: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The end-of-run evaluation a run put in its W&B summary (``eval_nature/mean`` ...), as
+    the fields of ``eval_nature.json``; None when the run has none."""
+    report = {key[len(EVAL_NATURE_WANDB_PREFIX):]: value for key, value in summary.items()
+              if str(key).startswith(EVAL_NATURE_WANDB_PREFIX)}
+    if _is_missing(report.get("mean")):
+        return None
+    return {**report, "source": "wandb_summary"}
+
+
 def load_downloaded(directory: str | Path) -> list[RunData]:
-    """Runs written by scripts/download_wandb.py: ``<run_id>.csv`` + ``<run_id>.config.json``."""
+    """Runs written by scripts/download_wandb.py: ``<run_id>.csv`` + ``<run_id>.config.json``
+    (+ ``<run_id>.eval_nature.json`` when the run has an end-of-run evaluation)."""
     directory = Path(directory)
     runs = []
     for csv_path in sorted(directory.glob("*.csv")):
@@ -271,7 +287,10 @@ def load_downloaded(directory: str | Path) -> list[RunData]:
             first = table.iloc[0]
             experiment, game, seed = str(first.experiment), str(first.game), int(first.seed)
         run_id = str(table.run_id.iloc[0]) if not table.empty else csv_path.stem
-        runs.append(RunData(run_id, experiment, game, seed, config, table,
+        eval_path = csv_path.with_suffix(".eval_nature.json")
+        eval_nature = (json.loads(eval_path.read_text(encoding="utf-8"))
+                       if eval_path.is_file() else None)
+        runs.append(RunData(run_id, experiment, game, seed, config, table, eval_nature,
                             source="wandb", path=csv_path))
     return runs
 

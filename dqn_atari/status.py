@@ -1,0 +1,546 @@
+"""``python -m dqn_atari.status [RUNS_ROOT]``: the runs of a sweep at a glance, game x seed.
+
+One row per run, one summary row per game, and a total. Columns: state, frames done and
+total, iteration, the last evaluation score (``*``: the end-of-run Nature evaluation, else
+the last iteration's evaluation phase) and its human-normalised score, agent steps per wall
+second (evaluation included) and the ETA that follows, the SLURM job and array task, the
+log. States:
+
+  queued     not started: in ``squeue``, or listed in a sweep's ``*.tasks.tsv`` (sweep.sh)
+  running    its ``status.json`` heartbeat advances, or its SLURM job runs
+  requeued   checkpointed on a signal and waiting in the queue to resume
+  preempted  checkpointed on a signal and not in the queue: start it again to resume
+  failed     stopped by an error, or died: its job left the queue (or its process is gone)
+             while ``status.json`` still said running
+  nan        stopped on a non-finite loss (the last good checkpoint is kept)
+  finished   reached its frame budget (and its end-of-run evaluation)
+  unknown    no ``status.json`` and nothing in the queue to go by
+
+What it reads: ``<run>/status.json`` (written while a run runs: dqn_atari/run_status.py),
+``summary.json`` of runs that predate it, the sweeps' ``*.tasks.tsv`` (slurm/sweep.sh), one
+``squeue`` call (and ``sacct`` when SLURM accounting answers). Small files only, no torch,
+no wandb: it answers at once for hundreds of runs. Exit code 1 when a run failed or stopped
+on NaN (for scripts), 2 on bad input, else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dqn_atari.run_status import STATUS_FILE, read_status
+
+STATES = ("queued", "running", "requeued", "preempted", "failed", "nan", "finished", "unknown")
+FAILING = ("failed", "nan")
+STALE_AFTER_S = 900.0  # a heartbeat older than this (runs write one every 30 s) is stale
+SLURM_TIMEOUT_S = 20.0
+EXIT_OK, EXIT_FAILED_RUNS, EXIT_BAD_INPUT = 0, 1, 2
+# squeue states: a job that runs, one that waits; any other state has ended.
+ACTIVE = {"RUNNING", "COMPLETING", "CONFIGURING", "STAGE_OUT", "SUSPENDED", "RESIZING",
+          "SIGNALING"}
+WAITING = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD",
+           "SPECIAL_EXIT"}
+_SKIPPED_DIRS = {"wandb", "checkpoints", "metrics", "corrupt", "__pycache__"}
+_MAX_DEPTH = 4  # RUNS_ROOT/<experiment>/<game>/seed_<seed> is depth 3
+
+
+# ----------------------------------------------------------------------------- inputs
+@dataclass
+class Run:
+    """One (experiment, game, seed): its run dir (None while queued) and its SLURM jobs."""
+
+    experiment: str
+    game: str
+    seed: int
+    run_dir: Path | None = None
+    status: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None  # only read when there is no status.json
+    jobs: list[str] = field(default_factory=list)  # "<array job>_<task>" or "<job>"
+    log: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.experiment, self.game, self.seed)
+
+
+@dataclass
+class Job:
+    """What SLURM says of one job (array task)."""
+
+    state: str
+    reason: str = ""
+
+
+def _is_run_dir(path: Path) -> bool:
+    return path.name.startswith("seed_") and any(
+        (path / name).exists() for name in (STATUS_FILE, "config.yaml", "summary.json"))
+
+
+def discover(root: Path) -> tuple[list[Path], list[Path]]:
+    """Run dirs and sweep task tables under ``root``, without entering any run dir."""
+    if _is_run_dir(root):
+        return [root], []
+    run_dirs, tables = [], []
+    stack = [(root, 0)]
+    while stack:
+        directory, depth = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.endswith(".tasks.tsv") and entry.is_file():
+                tables.append(Path(entry.path))
+            elif entry.is_dir(follow_symlinks=False) and entry.name not in _SKIPPED_DIRS \
+                    and not entry.name.startswith("."):
+                path = Path(entry.path)
+                if _is_run_dir(path):
+                    run_dirs.append(path)
+                elif depth + 1 < _MAX_DEPTH:
+                    stack.append((path, depth + 1))
+    return sorted(run_dirs), sorted(tables)
+
+
+def _seed_of(name: str) -> int | None:
+    text = name.removeprefix("seed_")
+    return int(text) if text.lstrip("-").isdigit() else None
+
+
+def _job_key(slurm: dict[str, Any] | None) -> str | None:
+    if not slurm:
+        return None
+    if slurm.get("array_job_id") and slurm.get("array_task_id") is not None:
+        return f"{slurm['array_job_id']}_{slurm['array_task_id']}"
+    return slurm.get("job_id")
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def load_run_dir(path: Path) -> Run | None:
+    """A run from its directory: identity from status.json, else from the path."""
+    status = read_status(path)
+    seed = _seed_of(path.name)
+    experiment, game = path.parent.parent.name, path.parent.name
+    if status is not None:
+        experiment = status.get("experiment") or experiment
+        game = status.get("game") or game
+        seed = status.get("seed", seed)
+    if seed is None:
+        return None
+    run = Run(str(experiment), str(game), int(seed), run_dir=path, status=status)
+    if status is None:
+        run.summary = _read_json(path / "summary.json")
+    else:
+        run.log = status.get("log")
+        key = _job_key(status.get("slurm"))
+        if key:
+            run.jobs.append(key)
+    return run
+
+
+def read_task_table(path: Path) -> list[tuple[tuple[str, str, int], str, str]]:
+    """(experiment, game, seed), job key, log of each task of a sweep.sh task table."""
+    job_id = path.name.removesuffix(".tasks.tsv").rsplit("_", 1)[-1]
+    rows = []
+    try:
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f, delimiter="\t"):
+                run_dir = Path(row["run_dir"])
+                rows.append(((run_dir.parent.parent.name, row["game"], int(row["seed"])),
+                             f"{job_id}_{row['task']}", row.get("log") or ""))
+    except (OSError, KeyError, ValueError) as error:
+        print(f"warning: skipping {path}: not a sweep.sh task table ({error})",
+              file=sys.stderr)
+    return rows
+
+
+def _job_order(key: str) -> tuple[int, int]:
+    job, _, task = key.partition("_")
+    return (int(job) if job.isdigit() else -1, int(task) if task.isdigit() else -1)
+
+
+def collect_runs(root: Path) -> list[Run]:
+    """Every run under ``root``: its run dir, and the sweep tasks that write (or will) it."""
+    run_dirs, tables = discover(root)
+    runs: dict[tuple[str, str, int], Run] = {}
+    for path in run_dirs:
+        run = load_run_dir(path)
+        if run is not None and run.key not in runs:
+            runs[run.key] = run
+    for table in tables:
+        for key, job, log in read_task_table(table):
+            run = runs.setdefault(key, Run(*key))
+            if job not in run.jobs:
+                run.jobs.append(job)
+            if run.log is None and log:
+                run.log = log
+    for run in runs.values():
+        run.jobs.sort(key=_job_order, reverse=True)  # newest first
+    return sorted(runs.values(), key=lambda r: r.key)
+
+
+# ------------------------------------------------------------------------------ SLURM
+def query_squeue(job_ids: Iterable[str]) -> tuple[dict[str, Job] | None, str | None]:
+    """Jobs of ``job_ids`` (array tasks one per line; recently ended ones too), or None + why."""
+    ids = sorted({key.partition("_")[0] for key in job_ids})
+    if shutil.which("squeue") is None:
+        return None, "squeue not found (not a SLURM host)"
+    if not ids:
+        return {}, None
+    try:
+        result = subprocess.run(["squeue", "-h", "-r", "-t", "all", "-j", ",".join(ids),
+                                 "-o", "%i|%T|%r"], capture_output=True, text=True,
+                                timeout=SLURM_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        return None, f"squeue did not answer within {SLURM_TIMEOUT_S:.0f} s"
+    if result.returncode != 0:
+        if "Invalid job id" in result.stderr:  # every job has left the controller's memory
+            return {}, None
+        return None, f"squeue failed: {result.stderr.strip()[:200]}"
+    return _parse_jobs(result.stdout.splitlines(), "|"), None
+
+
+def query_sacct(job_ids: Iterable[str]) -> dict[str, Job]:
+    """Final states from SLURM accounting; {} when there is no accounting."""
+    ids = sorted({key.partition("_")[0] for key in job_ids})
+    if not ids or shutil.which("sacct") is None:
+        return {}
+    try:
+        result = subprocess.run(["sacct", "-n", "-P", "-X", "-j", ",".join(ids),
+                                 "-o", "JobID,State"], capture_output=True, text=True,
+                                timeout=SLURM_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        return {}
+    return _parse_jobs(result.stdout.splitlines(), "|") if result.returncode == 0 else {}
+
+
+def _parse_jobs(lines: Sequence[str], sep: str) -> dict[str, Job]:
+    jobs = {}
+    for line in lines:
+        parts = line.strip().split(sep)
+        if len(parts) >= 2 and parts[0]:
+            state = parts[1].split()[0]  # sacct: "CANCELLED by 0"
+            jobs[parts[0]] = Job(state, parts[2] if len(parts) > 2 else "")
+    return jobs
+
+
+def pick_job(keys: Sequence[str], queue: dict[str, Job], accounting: dict[str, Job]
+             ) -> tuple[str | None, Job | None]:
+    """The job that says most about a run: a live one, else the newest known."""
+    for key in keys:
+        job = queue.get(key)
+        if job is not None and (job.state in ACTIVE or job.state in WAITING):
+            return key, job
+    for key in keys:
+        job = queue.get(key) or accounting.get(key)
+        if job is not None:
+            return key, job
+    return (keys[0] if keys else None), None
+
+
+# ----------------------------------------------------------------------------- states
+def _ago(seconds: float) -> str:
+    return f"{format_duration(seconds)} ago"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def classify(run: Run, job: Job | None, *, queue_known: bool, now: float,
+             stale_after_s: float = STALE_AFTER_S, host: str | None = None,
+             pid_alive=_pid_alive) -> tuple[str, str]:
+    """(state, note) of a run from what it wrote and what SLURM says (module docstring)."""
+    status = run.status
+    written = status.get("state") if status else None
+    if status is None and run.summary:  # a run from before status.json
+        written = run.summary.get("status")
+    age = now - float(status.get("heartbeat") or now) if status else 0.0
+    error = (status or {}).get("error") or ""
+
+    if job is not None and job.state in ACTIVE:
+        if written in ("finished", "failed", "nan"):
+            return written, error
+        if written is None:
+            return "running", "starting"
+        if written == "interrupted":
+            return "running", "resuming"
+        return "running", (f"no heartbeat for {format_duration(age)}"
+                           if age > stale_after_s else "")
+    if job is not None and job.state in WAITING:
+        reason = f"waiting ({job.reason})" if job.reason and job.reason != "None" else "waiting"
+        if written in ("interrupted", "running"):
+            return "requeued", reason
+        return "queued", reason
+    if written in ("finished", "failed", "nan"):
+        return written, error
+    if written == "interrupted":
+        signal = (status or {}).get("signal") or (run.summary or {}).get("signal") or "a signal"
+        return "preempted", f"checkpointed on {signal}; start it again to resume"
+    if written == "running":
+        if job is not None:  # it ended without writing an end: killed, out of memory, timeout
+            return "failed", f"SLURM: {job.state}; last heartbeat {_ago(age)}"
+        slurm = status.get("slurm") if status else None
+        if slurm and queue_known:
+            return "failed", f"not in the queue; last heartbeat {_ago(age)}"
+        same_host = status.get("host") == (host or socket.gethostname())
+        if not slurm and same_host and status.get("pid"):
+            if pid_alive(int(status["pid"])):
+                return "running", ""
+            return "failed", f"process {status['pid']} is gone; last heartbeat {_ago(age)}"
+        if age > stale_after_s:
+            return "failed", f"no heartbeat for {format_duration(age)}"
+        return "running", ""
+    if job is not None:  # ended before it wrote anything
+        if job.state == "COMPLETED":
+            return "unknown", "SLURM: COMPLETED, but the run wrote no status.json"
+        return "failed", f"SLURM: {job.state}, before the run started; see its log"
+    if run.run_dir is None and run.jobs and queue_known:
+        if run.log and Path(run.log).is_file():
+            return "failed", "ended before the run started; see its log"
+        return "unknown", "not in the queue and never started"
+    return "unknown", "no status.json" if run.run_dir is not None else "no run dir"
+
+
+# ------------------------------------------------------------------------------- rows
+def format_duration(seconds: float | None) -> str:
+    """1d04h, 5h12m, 12m, 45s; '-' when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    seconds = max(int(seconds), 0)
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m" if minutes else f"{secs}s"
+
+
+def format_frames(frames: float | None) -> str:
+    if frames is None:
+        return "?"
+    if frames >= 1e6:
+        return f"{frames / 1e6:.4g}M"
+    if frames >= 1e3:
+        return f"{frames / 1e3:.4g}k"
+    return f"{int(frames)}"
+
+
+def _hns(game: str, score: float | None) -> float | None:
+    if score is None or not math.isfinite(score):
+        return None
+    from dqn_atari.scores import human_normalized_for_report
+
+    value = human_normalized_for_report(game, score)["human_normalized"]
+    return None if value is None or not math.isfinite(value) else value
+
+
+def _display_path(path: str | None) -> str:
+    if not path:
+        return "-"
+    try:
+        return os.path.relpath(path) if Path(path).is_relative_to(Path.cwd()) else path
+    except ValueError:
+        return path
+
+
+def run_row(run: Run, state: str, note: str, job_key: str | None) -> dict[str, Any]:
+    """The numbers of one run (None where unknown)."""
+    status = run.status or {}
+    summary = run.summary or {}
+    last_eval = status.get("last_eval") or {}
+    score = last_eval.get("score")
+    running = state == "running"
+    return {
+        "experiment": run.experiment, "game": run.game, "seed": run.seed, "state": state,
+        "frames": status.get("frames", summary.get("frames")),
+        "total_frames": status.get("total_frames"),
+        "iteration": status.get("iteration", summary.get("iteration")),
+        "total_iterations": status.get("total_iterations"),
+        "eval_score": score, "eval_kind": last_eval.get("kind"),
+        "hns": _hns(run.game, score),
+        "agent_steps_per_s": status.get("agent_steps_per_s") if running else None,
+        "eta_s": status.get("eta_s") if running else None,
+        "job": job_key, "log": run.log, "run_dir": str(run.run_dir) if run.run_dir else None,
+        "note": note, "heartbeat": status.get("heartbeat"),
+    }
+
+
+def status_rows(runs: Sequence[Run], queue: dict[str, Job] | None,
+                accounting: dict[str, Job], now: float,
+                stale_after_s: float = STALE_AFTER_S) -> list[dict[str, Any]]:
+    rows = []
+    for run in runs:
+        key, job = pick_job(run.jobs, queue or {}, accounting)
+        state, note = classify(run, job, queue_known=queue is not None, now=now,
+                               stale_after_s=stale_after_s)
+        rows.append(run_row(run, state, note, key))
+    return rows
+
+
+def state_counts(rows: Sequence[dict[str, Any]]) -> str:
+    counts = {s: sum(r["state"] == s for r in rows) for s in STATES}
+    return ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    known = [v for v in values if v is not None and math.isfinite(v)]
+    return sum(known) / len(known) if known else None
+
+
+def game_row(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The per-game summary: states counted, frames summed, scores averaged over seeds."""
+    def total(key: str) -> float | None:
+        values = [r[key] for r in rows if r[key] is not None]
+        return sum(values) if values else None
+
+    rates = [r["agent_steps_per_s"] for r in rows if r["agent_steps_per_s"] is not None]
+    etas = [r["eta_s"] for r in rows if r["eta_s"] is not None]
+    return {
+        "experiment": rows[0]["experiment"], "game": rows[0]["game"], "seed": "all",
+        "state": state_counts(rows), "frames": total("frames"),
+        "total_frames": total("total_frames"), "iteration": None, "total_iterations": None,
+        "eval_score": _mean(r["eval_score"] for r in rows), "eval_kind": None,
+        "hns": _mean(r["hns"] for r in rows),
+        "agent_steps_per_s": sum(rates) if rates else None,
+        "eta_s": max(etas) if etas else None, "job": None, "log": None, "note": "",
+    }
+
+
+COLUMNS = ("game", "seed", "state", "frames", "iter", "eval", "HNS %", "steps/s", "ETA",
+           "SLURM job", "log", "note")
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    frames = (f"{format_frames(row['frames'])}/{format_frames(row['total_frames'])}"
+              if row["frames"] is not None or row["total_frames"] is not None else "-")
+    iteration = "-" if row["iteration"] is None else (
+        f"{row['iteration']}/{row['total_iterations']}" if row["total_iterations"] else
+        str(row["iteration"]))
+    score = row["eval_score"]
+    score_text = "-" if score is None or not math.isfinite(score) else (
+        f"{score:,.0f}" if abs(score) >= 1000 else f"{score:.1f}")
+    if row["eval_kind"] == "nature" and score_text != "-":
+        score_text += "*"
+    return [
+        row["game"], str(row["seed"]), row["state"], frames, iteration, score_text,
+        "-" if row["hns"] is None else f"{100 * row['hns']:.1f}",
+        "-" if row["agent_steps_per_s"] is None else f"{row['agent_steps_per_s']:.0f}",
+        format_duration(row["eta_s"]) if row["eta_s"] is not None else "-",
+        row["job"] or "-", _display_path(row["log"]), row["note"] or "",
+    ]
+
+
+def render(rows: Sequence[dict[str, Any]], *, games_only: bool = False,
+           squeue_note: str | None = None) -> str:
+    """The table: each run, then its game's summary row, per experiment; then the total."""
+    lines: list[list[str]] = []
+    experiments = sorted({r["experiment"] for r in rows})
+    for experiment in experiments:
+        if len(experiments) > 1:
+            lines.append([f"[{experiment}]"] + [""] * (len(COLUMNS) - 1))
+        of_experiment = [r for r in rows if r["experiment"] == experiment]
+        for game in sorted({r["game"] for r in of_experiment}):
+            of_game = [r for r in of_experiment if r["game"] == game]
+            if not games_only:
+                lines.extend(_cells(r) for r in of_game)
+            if len(of_game) > 1 or games_only:
+                lines.append(_cells(game_row(of_game)))
+    widths = [max([len(c)] + [len(line[i]) for line in lines])
+              for i, c in enumerate(COLUMNS)]
+    out = ["  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths)).rstrip()]
+    out += ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
+            for line in lines]
+    out.append("")
+    out.append(f"{len(rows)} runs: {state_counts(rows) or 'none'}. eval: last evaluation "
+               "phase; * = end-of-run Nature evaluation (eval_nature.json). steps/s: agent "
+               "steps per wall second, evaluation included.")
+    if squeue_note:
+        out.append(f"note: {squeue_note}; states come from the runs' status.json alone")
+    return "\n".join(out)
+
+
+def snapshot(root: Path, stale_after_s: float = STALE_AFTER_S
+             ) -> tuple[list[dict[str, Any]], str | None]:
+    """The rows of every run under ``root`` now, and why squeue could not be asked (or None)."""
+    runs = collect_runs(root)
+    keys = [key for run in runs for key in run.jobs]
+    queue, why = query_squeue(keys)
+    accounting = query_sacct(keys) if keys else {}
+    return status_rows(runs, queue, accounting, time.time(), stale_after_s), why
+
+
+def exit_code(rows: Sequence[dict[str, Any]]) -> int:
+    return EXIT_FAILED_RUNS if any(r["state"] in FAILING for r in rows) else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m dqn_atari.status",
+        description="State of every run under RUNS_ROOT (game x seed), with SLURM's view.")
+    parser.add_argument("runs_root", nargs="?", default="runs", type=Path,
+                        help="a directory of run dirs (or one run dir); default: runs")
+    parser.add_argument("--watch", nargs="?", const=30.0, type=float, metavar="SECONDS",
+                        help="redraw every SECONDS (30) until Ctrl-C")
+    parser.add_argument("--games-only", action="store_true", help="only the per-game rows")
+    parser.add_argument("--json", action="store_true", help="the rows as JSON")
+    parser.add_argument("--stale-after", type=float, default=STALE_AFTER_S / 60,
+                        metavar="MINUTES",
+                        help="a heartbeat older than this is stale (default: 15)")
+    args = parser.parse_args(argv)
+    if not args.runs_root.is_dir():
+        print(f"error: {args.runs_root} is not a directory: pass the directory that holds the "
+              "run dirs (runs/, or the --runs-root of slurm/sweep.sh)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    stale = args.stale_after * 60
+    while True:
+        rows, why = snapshot(args.runs_root, stale)
+        if args.json:
+            text = json.dumps(rows, indent=1, default=str)
+        elif not rows:
+            text = (f"no runs under {args.runs_root} (no run dir with {STATUS_FILE}, "
+                    "config.yaml or summary.json, no *.tasks.tsv)")
+        else:
+            text = render(rows, games_only=args.games_only, squeue_note=why)
+        if args.watch is None:
+            print(text)
+            return exit_code(rows)
+        print("\033[H\033[2J" + time.strftime("%Y-%m-%d %H:%M:%S") + f"  {args.runs_root}\n"
+              + text, flush=True)
+        try:
+            time.sleep(args.watch)
+        except KeyboardInterrupt:
+            return exit_code(rows)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
