@@ -68,6 +68,8 @@ def test_an_allowed_change_takes_effect_and_is_recorded_with_its_agent_step(tmp_
     assert changes[0]["agent_step"] == 200
     assert changes[0]["changes"]["optim.lr"] == {"was": 0.00025, "now": 0.0001}
     assert changes[0]["changes"]["total_frames"] == {"was": 800, "now": 1600}
+    # a key safe to change is recorded too (config.yaml keeps only the new value)
+    assert changes[0]["changes"]["torch_threads"] == {"was": 2, "now": 1}
     # The record is true: the optimizer resumed with the new learning rate.
     from dqn_atari.checkpoint import load_latest
 

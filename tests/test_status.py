@@ -1,0 +1,230 @@
+"""`python -m dqn_atari.status` on synthetic run dirs, one per state; the heartbeat writer.
+
+The run dirs are written as dqn_atari/run_status.py writes them (status.json) and the task
+tables as slurm/sweep.sh writes them. What SLURM says is given as parsed `squeue` entries
+(``status.Job``): a stand-in, because these tests run without a cluster;
+tests/test_status_slurm.py runs the same tool against the real one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+from dqn_atari import status as tool
+from dqn_atari.run_status import STATUS_FILE, StatusWriter, read_status
+
+NOW = 1_800_000_000.0
+GAME = "breakout"  # human 31.8, random 1.7 (Extended Data Table 2)
+
+
+def _run_dir(root: Path, seed: int, state: str, *, game: str = GAME, heartbeat_age_s=10.0,
+             slurm: dict | None = None, host: str = "node7", pid: int = 4242, **fields) -> Path:
+    path = root / "nature" / game / f"seed_{seed}"
+    path.mkdir(parents=True)
+    status = {"format": 1, "state": state, "phase": "train", "experiment": "nature",
+              "game": game, "seed": seed, "agent_steps": 2_500_000, "total_agent_steps": 50_000_000,
+              "frames": 10_000_000, "total_frames": 200_000_000, "iteration": 10,
+              "total_iterations": 200, "agent_steps_per_s": 250.0, "eta_s": 190_000.0,
+              "last_eval": {"kind": "iteration", "iteration": 9, "frames": 10_000_000,
+                            "score": 31.8}, "error": None, "signal": None,
+              "host": host, "pid": pid, "slurm": slurm, "log": None,
+              "heartbeat": NOW - heartbeat_age_s, **fields}
+    (path / STATUS_FILE).write_text(json.dumps(status))
+    return path
+
+
+def _task_table(root: Path, job: int, seeds: list[int], game: str = GAME) -> Path:
+    logs = root / "slurm-logs"
+    logs.mkdir(exist_ok=True)
+    lines = ["task\tgame\tseed\trun_dir\tlog"]
+    for task, seed in enumerate(seeds):
+        lines.append(f"{task}\t{game}\t{seed}\truns/nature/{game}/seed_{seed}\t"
+                     f"{logs}/dqn-nature_{job}_{task}.out")
+    path = logs / f"dqn-nature_{job}.tasks.tsv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _states(root: Path, queue, accounting=None, **kwargs) -> dict[int, tuple[str, str]]:
+    rows = tool.status_rows(tool.collect_runs(root), queue, accounting or {}, NOW, **kwargs)
+    return {r["seed"]: (r["state"], r["note"]) for r in rows}
+
+
+def test_every_state_from_status_json_and_the_queue(tmp_path):
+    slurm = {"job_id": "900", "array_job_id": "77", "array_task_id": "0"}
+    _task_table(tmp_path, 77, list(range(9)))
+
+    def task(i):
+        return {**slurm, "array_task_id": str(i), "job_id": str(900 + i)}
+
+    _run_dir(tmp_path, 0, "running", slurm=task(0))
+    _run_dir(tmp_path, 1, "interrupted", slurm=task(1), signal="SIGTERM")
+    _run_dir(tmp_path, 2, "interrupted", slurm=task(2), signal="SIGUSR1")
+    _run_dir(tmp_path, 3, "failed", slurm=task(3), error="MemoryError: the replay needs 7 GB")
+    _run_dir(tmp_path, 4, "nan", slurm=task(4), error="NonFiniteLossError: ...")
+    _run_dir(tmp_path, 5, "finished", slurm=task(5),
+             last_eval={"kind": "nature", "frames": 200_000_000, "score": 401.2})
+    _run_dir(tmp_path, 6, "running", slurm=task(6), heartbeat_age_s=3600)  # died silently
+    _run_dir(tmp_path, 7, "running", slurm=task(7), heartbeat_age_s=400)  # killed at the limit
+    # seed 8: listed in the task table only (no run dir yet)
+    queue = {"77_0": tool.Job("RUNNING"), "77_1": tool.Job("PENDING", "BeginTime"),
+             "77_7": tool.Job("TIMEOUT"), "77_8": tool.Job("PENDING", "Resources")}
+    states = _states(tmp_path, queue)
+    assert states[0] == ("running", "")
+    assert states[1] == ("requeued", "waiting (BeginTime)")
+    assert states[2] == ("preempted", "checkpointed on SIGUSR1; start it again to resume")
+    assert states[3] == ("failed", "MemoryError: the replay needs 7 GB")
+    assert states[4][0] == "nan"
+    assert states[5] == ("finished", "")
+    assert states[6] == ("failed", "not in the queue; last heartbeat 1h00m ago")
+    assert states[7] == ("failed", "SLURM: TIMEOUT; last heartbeat 6m ago")
+    assert states[8] == ("queued", "waiting (Resources)")
+
+    rows = {r["seed"]: r for r in tool.status_rows(tool.collect_runs(tmp_path), queue, {}, NOW)}
+    # HNS of 401.2 on Breakout: (401.2 - 1.7) / (31.8 - 1.7) = 13.27
+    assert rows[5]["hns"] == pytest.approx((401.2 - 1.7) / (31.8 - 1.7))
+    assert rows[0]["hns"] == pytest.approx(1.0)  # 31.8 is the human score itself
+    assert rows[0]["job"] == "77_0" and rows[8]["job"] == "77_8"
+    assert rows[0]["eta_s"] == 190_000.0 and rows[1]["eta_s"] is None  # only while running
+    assert rows[8]["log"].endswith("dqn-nature_77_8.out")
+    assert tool.exit_code(list(rows.values())) == tool.EXIT_FAILED_RUNS
+
+
+def test_a_live_job_decides_and_sacct_names_why_a_run_died(tmp_path):
+    slurm = {"job_id": "5", "array_job_id": "5", "array_task_id": "0"}
+    _run_dir(tmp_path, 0, "interrupted", slurm=slurm)  # requeued and started again
+    _run_dir(tmp_path, 1, "running", slurm={**slurm, "array_task_id": "1"}, heartbeat_age_s=2000)
+    _run_dir(tmp_path, 2, "running", slurm={**slurm, "array_task_id": "2"}, heartbeat_age_s=50)
+    queue = {"5_0": tool.Job("RUNNING"), "5_1": tool.Job("RUNNING")}
+    accounting = {"5_2": tool.Job("OUT_OF_MEMORY")}
+    states = _states(tmp_path, queue, accounting)
+    assert states[0] == ("running", "resuming")
+    assert states[1] == ("running", "no heartbeat for 33m")  # 2000 s, stale after 900
+    assert states[2] == ("failed", "SLURM: OUT_OF_MEMORY; last heartbeat 50s ago")
+
+
+def test_a_newer_sweep_of_the_same_run_is_what_counts(tmp_path):
+    """A preempted run resubmitted by a second sweep: queued again, under the new job."""
+    _run_dir(tmp_path, 0, "interrupted", slurm={"job_id": "10", "array_job_id": "10",
+                                                "array_task_id": "0"})
+    _task_table(tmp_path, 10, [0])
+    _task_table(tmp_path, 31, [0])
+    rows = tool.status_rows(tool.collect_runs(tmp_path),
+                            {"31_0": tool.Job("PENDING", "Priority")}, {}, NOW)
+    assert [(r["state"], r["job"]) for r in rows] == [("requeued", "31_0")]
+
+
+def test_without_slurm_the_process_and_the_heartbeat_decide(tmp_path):
+    here = os.uname().nodename
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    _run_dir(tmp_path, 0, "running", host=here, pid=os.getpid(), heartbeat_age_s=5000)
+    _run_dir(tmp_path, 1, "running", host=here, pid=gone.pid)
+    _run_dir(tmp_path, 2, "running", host="elsewhere", heartbeat_age_s=60)
+    _run_dir(tmp_path, 3, "running", host="elsewhere", heartbeat_age_s=1000)
+    _run_dir(tmp_path, 4, "interrupted", host=here, signal="SIGINT")
+    old = tmp_path / "nature" / GAME / "seed_5"  # a run from before status.json
+    old.mkdir()
+    (old / "summary.json").write_text(json.dumps({"status": "finished", "frames": 2400,
+                                                  "iteration": 3}))
+    states = _states(tmp_path, None)  # squeue cannot be asked
+    assert states[0] == ("running", "")  # our own pid: alive, however old the heartbeat
+    assert states[1][0] == "failed" and f"process {gone.pid} is gone" in states[1][1]
+    assert states[2] == ("running", "")
+    assert states[3] == ("failed", "no heartbeat for 16m")
+    assert states[4] == ("preempted", "checkpointed on SIGINT; start it again to resume")
+    assert states[5] == ("finished", "")
+
+
+def test_the_command_prints_one_table_and_fails_for_scripts(tmp_path):
+    """245 run dirs (49 games x 5 seeds) with checkpoints and wandb dirs: answers at once,
+    reading small files only, without importing torch or wandb."""
+    from dqn_atari.scores import NATURE_49_GAMES
+
+    for game in NATURE_49_GAMES:
+        for seed in range(5):
+            path = _run_dir(tmp_path, seed, "running", game=game, host="elsewhere")
+            for sub in ("checkpoints", "wandb/offline-run-x/files", "metrics"):
+                (path / sub).mkdir(parents=True)
+            (path / "checkpoints" / "ckpt_000002500000.pt").write_bytes(b"\0" * 100_000)
+    code = ("import sys, time; from dqn_atari import status; t = time.perf_counter(); "
+            f"rc = status.main([{str(tmp_path)!r}]); "
+            "print('seconds', time.perf_counter() - t); "
+            "print('heavy', [m for m in ('torch', 'wandb') if m in sys.modules]); sys.exit(rc)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "heavy []" in lines
+    seconds = float(next(ln for ln in lines if ln.startswith("seconds")).split()[1])
+    assert seconds < 5.0, seconds  # measured ~0.5 s here on a loaded 2-core machine
+    assert lines[0].split() == ["game", "seed", "state", "frames", "iter", "eval", "HNS",
+                                "%", "steps/s", "ETA", "SLURM", "job", "log", "note"]
+    alien = [ln.split() for ln in lines if ln.startswith("alien ")]
+    assert len(alien) == 6 and alien[-1][1] == "all"  # 5 seeds + the game's summary row
+    assert alien[0][:6] == ["alien", "0", "running", "10M/200M", "10/200", "31.8"]
+    assert alien[-1][2:5] == ["5", "running", "50M/1000M"]  # "5 running", frames summed
+    assert "245 runs: 245 running" in result.stdout
+
+    failed = tmp_path / "nature" / "alien" / "seed_0" / STATUS_FILE
+    status = json.loads(failed.read_text())
+    failed.write_text(json.dumps({**status, "state": "failed", "error": "boom"}))
+    result = subprocess.run([sys.executable, "-m", "dqn_atari.status", str(tmp_path),
+                             "--games-only"], cwd=REPO, capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == tool.EXIT_FAILED_RUNS, result.stderr
+    assert len([ln for ln in result.stdout.splitlines() if " all " in ln]) == 49
+    assert "245 runs: 244 running, 1 failed." in result.stdout
+
+    result = subprocess.run([sys.executable, "-m", "dqn_atari.status", str(tmp_path / "nope")],
+                            cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == tool.EXIT_BAD_INPUT and "is not a directory" in result.stderr
+
+
+def test_heartbeat_writer_rate_eta_and_period(tmp_path):
+    clock = [100.0]
+    writer = StatusWriter(tmp_path, experiment="nature", game=GAME, seed=0,
+                          total_agent_steps=10_000, frames_per_agent_step=4,
+                          agent_steps_per_iteration=3000, period_s=30.0, clock=lambda: clock[0])
+    writer.update(agent_steps=1000, phase="train")  # the origin of the rate
+    status = read_status(tmp_path)
+    assert status["state"] == "running" and status["frames"] == 4000
+    assert status["total_iterations"] == 4  # ceil(10,000 / 3,000)
+    assert status["agent_steps_per_s"] is None and status["heartbeat"] == 100.0
+    clock[0] = 110.0
+    writer.beat(1500)  # 10 s after the last write: not yet written
+    assert read_status(tmp_path)["agent_steps"] == 1000
+    clock[0] = 130.0
+    writer.beat(2500)  # 30 s: written. Rate (2500 - 1000) / 30 s = 50/s
+    status = read_status(tmp_path)
+    assert status["agent_steps"] == 2500 and status["heartbeat"] == 130.0
+    assert status["agent_steps_per_s"] == 50.0
+    assert status["eta_s"] == (10_000 - 2500) / 50.0  # 150 s
+    writer.update(state="finished", agent_steps=10_000)
+    assert read_status(tmp_path)["eta_s"] == 0.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [STATUS_FILE]  # no temp file left
+    with pytest.raises(KeyError, match="no field"):
+        writer.update(stat="typo")
+
+
+def test_watch_redraws_until_interrupted(tmp_path, monkeypatch, capsys):
+    _run_dir(tmp_path, 0, "finished", host="elsewhere")
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    assert tool.main([str(tmp_path), "--watch", "5"]) == tool.EXIT_OK
+    assert sleeps == [5.0, 5.0]
+    assert capsys.readouterr().out.count("1 runs: 1 finished") == 2
