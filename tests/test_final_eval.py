@@ -61,7 +61,8 @@ def test_end_of_run_evaluation_written_once_to_the_run_dir_and_wandb(tmp_path, c
 
     def close_and_keep_summary(self):
         if self.run is not None:
-            summaries.append({k: self.run.summary[k] for k in self.run.summary.keys()})
+            keys = list(self.run.summary.keys())  # wandb's Summary is not iterable
+            summaries.append({k: self.run.summary[k] for k in keys})
         close(self)
 
     monkeypatch.setattr(WandbSink, "close", close_and_keep_summary)
