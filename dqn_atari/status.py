@@ -53,6 +53,7 @@ ACTIVE = {"RUNNING", "COMPLETING", "CONFIGURING", "STAGE_OUT", "SUSPENDED", "RES
 WAITING = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD",
            "SPECIAL_EXIT"}
 _SKIPPED_DIRS = {"wandb", "checkpoints", "metrics", "corrupt", "__pycache__"}
+NOTE_WIDTH = 90  # characters of a note in the table (--json has it whole)
 _MAX_DEPTH = 4  # RUNS_ROOT/<experiment>/<game>/seed_<seed> is depth 3
 
 
@@ -343,12 +344,13 @@ def format_duration(seconds: float | None) -> str:
 
 
 def format_frames(frames: float | None) -> str:
+    """2.5M, 12.3M, 200M, 1000M, 3.23k, 801k, 600: three significant digits or whole units."""
     if frames is None:
         return "?"
-    if frames >= 1e6:
-        return f"{frames / 1e6:.4g}M"
-    if frames >= 1e3:
-        return f"{frames / 1e3:.4g}k"
+    for unit, scale in (("M", 1e6), ("k", 1e3)):
+        if frames >= scale:
+            value = frames / scale
+            return f"{value:.0f}{unit}" if value >= 100 else f"{value:.3g}{unit}"
     return f"{int(frames)}"
 
 
@@ -453,8 +455,12 @@ def _cells(row: dict[str, Any]) -> list[str]:
         "-" if row["hns"] is None else f"{100 * row['hns']:.1f}",
         "-" if row["agent_steps_per_s"] is None else f"{row['agent_steps_per_s']:.0f}",
         format_duration(row["eta_s"]) if row["eta_s"] is not None else "-",
-        row["job"] or "-", _display_path(row["log"]), row["note"] or "",
+        row["job"] or "-", _display_path(row["log"]), _shorten(row["note"] or ""),
     ]
+
+
+def _shorten(text: str, width: int = NOTE_WIDTH) -> str:
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def render(rows: Sequence[dict[str, Any]], *, games_only: bool = False,
