@@ -82,6 +82,7 @@ class Job:
 
     state: str
     reason: str = ""
+    start: float | None = None  # unix time of its latest start (squeue %S), when known
 
 
 def _is_run_dir(path: Path) -> bool:
@@ -208,7 +209,7 @@ def query_squeue(job_ids: Iterable[str]) -> tuple[dict[str, Job] | None, str | N
         return {}, None
     try:
         result = subprocess.run(["squeue", "-h", "-r", "-t", "all", "-j", ",".join(ids),
-                                 "-o", "%i|%T|%r"], capture_output=True, text=True,
+                                 "-o", "%i|%T|%r|%S"], capture_output=True, text=True,
                                 timeout=SLURM_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
         return None, f"squeue did not answer within {SLURM_TIMEOUT_S:.0f} s"
@@ -233,13 +234,22 @@ def query_sacct(job_ids: Iterable[str]) -> dict[str, Job]:
     return _parse_jobs(result.stdout.splitlines(), "|") if result.returncode == 0 else {}
 
 
+def _slurm_time(text: str) -> float | None:
+    """SLURM's local time stamp (2026-11-30T23:01:40) as unix time; None for N/A, Unknown."""
+    try:
+        return time.mktime(time.strptime(text.strip(), "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+
+
 def _parse_jobs(lines: Sequence[str], sep: str) -> dict[str, Job]:
     jobs = {}
     for line in lines:
         parts = line.strip().split(sep)
         if len(parts) >= 2 and parts[0]:
             state = parts[1].split()[0]  # sacct: "CANCELLED by 0"
-            jobs[parts[0]] = Job(state, parts[2] if len(parts) > 2 else "")
+            jobs[parts[0]] = Job(state, parts[2] if len(parts) > 2 else "",
+                                 _slurm_time(parts[3]) if len(parts) > 3 else None)
     return jobs
 
 
@@ -289,6 +299,10 @@ def classify(run: Run, job: Job | None, *, queue_known: bool, now: float,
         if written is None:
             return "running", "starting"
         if written == "interrupted":
+            # This start was stopped and is exiting (SLURM resets a COMPLETING job's start).
+            heartbeat = float((status or {}).get("heartbeat") or 0.0)
+            if job.state == "COMPLETING" or (job.start is not None and heartbeat >= job.start):
+                return "preempted", "exiting after its checkpoint"
             return "running", "resuming"
         return "running", (f"no heartbeat for {format_duration(age)}"
                            if age > stale_after_s else "")

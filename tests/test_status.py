@@ -103,10 +103,16 @@ def test_a_live_job_decides_and_sacct_names_why_a_run_died(tmp_path):
     _run_dir(tmp_path, 0, "interrupted", slurm=slurm)  # requeued and started again
     _run_dir(tmp_path, 1, "running", slurm={**slurm, "array_task_id": "1"}, heartbeat_age_s=2000)
     _run_dir(tmp_path, 2, "running", slurm={**slurm, "array_task_id": "2"}, heartbeat_age_s=50)
-    queue = {"5_0": tool.Job("RUNNING"), "5_1": tool.Job("RUNNING")}
+    _run_dir(tmp_path, 3, "interrupted", slurm={**slurm, "array_task_id": "3"}, heartbeat_age_s=2)
+    queue = {"5_0": tool.Job("RUNNING", start=NOW - 5),  # started after the checkpoint
+             "5_1": tool.Job("RUNNING"),
+             "5_3": tool.Job("RUNNING", start=NOW - 60)}  # checkpointed during this start
     accounting = {"5_2": tool.Job("OUT_OF_MEMORY")}
     states = _states(tmp_path, queue, accounting)
     assert states[0] == ("running", "resuming")
+    assert states[3] == ("preempted", "exiting after its checkpoint")
+    queue["5_3"] = tool.Job("COMPLETING", start=NOW)  # SLURM's start of a COMPLETING job: now
+    assert _states(tmp_path, queue, accounting)[3] == ("preempted", "exiting after its checkpoint")
     assert states[1] == ("running", "no heartbeat for 33m")  # 2000 s, stale after 900
     assert states[2] == ("failed", "SLURM: OUT_OF_MEMORY; last heartbeat 50s ago")
 
