@@ -392,7 +392,7 @@ def run_row(run: Run, state: str, note: str, job_key: str | None) -> dict[str, A
     summary = run.summary or {}
     last_eval = status.get("last_eval") or {}
     score = last_eval.get("score")
-    running = state == "running"
+    running = state == "running" and status.get("state") == "running"  # this start's rate
     return {
         "experiment": run.experiment, "game": run.game, "seed": run.seed, "state": state,
         "frames": status.get("frames", summary.get("frames")),
