@@ -147,6 +147,11 @@ class PackedRunner:
     def _stop_requested(self) -> bool:
         return self.stop_signal is not None
 
+    def _beat_and_check_stop(self) -> bool:
+        for runner in self.runners:
+            runner.status.beat()
+        return self.stop_signal is not None
+
     # ----------------------------------------------------------------- resume
     def _resume(self) -> list[Path | None]:
         """Lock every run dir and load every seed's newest checkpoint; all must agree."""
@@ -178,6 +183,10 @@ class PackedRunner:
                   for r, s in zip(runners, sinks, strict=True)]
 
         def show_progress(agent_step: int, epsilon: float) -> None:
+            for runner in runners:
+                runner.status.beat(agent_step)  # each seed's heartbeat (status.json)
+            if progress is None:
+                return
             progress.update(agent_step - progress.n)
             progress.set_postfix(frames=agent_step * runners[0].repeat,
                                  epsilon=round(epsilon, 3), refresh=False)
@@ -187,7 +196,7 @@ class PackedRunner:
             reached = packed_train_phase(
                 phases, self.learner, self.schedule, agent_steps=runners[0].agent_steps,
                 end_agent_steps=end, stop_requested=self._stop_requested,
-                show_progress=show_progress if progress is not None else None,
+                show_progress=show_progress,
                 on_event=self.on_loop_event)
         except NonFiniteLossError as error:
             raise NonFiniteLossError(f"{error} (packed seeds {self.seeds}; every seed stopped "
@@ -219,7 +228,8 @@ class PackedRunner:
             runner.log_game(sinks[k], "eval", game, epsilon, runner.agent_steps)
 
         returns = packed_eval_phase(actors, self.learner, epsilon, rngs, min_agent_steps=budget,
-                                    stop_requested=self._stop_requested, log_game=log_game)
+                                    stop_requested=self._beat_and_check_stop,
+                                    log_game=log_game)
         if returns is not None:
             elapsed = time.perf_counter() - t0
             for runner in self.runners:
@@ -231,6 +241,10 @@ class PackedRunner:
         """Train every seed to ``total_frames`` (resuming them); one summary per seed."""
         try:
             return self._run_locked()
+        except Exception as error:
+            for runner in self.runners:
+                runner.record_failure(error)  # each seed's status.json
+            raise
         finally:
             for runner in self.runners:
                 runner.release_lock()
@@ -245,6 +259,7 @@ class PackedRunner:
                       f"{runner.agent_steps:,} (iteration {runner.iteration}, {runner.phase} "
                       "phase)", flush=True)
                 record_changes(runner.run_dir, changes, runner.agent_steps)
+            runner.record_start(found is not None)  # provenance.json, status.json
         sinks = [r.open_sinks(found is not None) for r, found in zip(self.runners, resumed)]
         progress = self._progress_bar()
         previous_handlers = {}
@@ -257,6 +272,9 @@ class PackedRunner:
         first = self.runners[0]
         try:
             while first.agent_steps < self.total_agent_steps or first.phase == "eval":
+                for runner in self.runners:
+                    runner.status.update(phase=runner.phase, iteration=runner.iteration,
+                                         agent_steps=runner.agent_steps)
                 if first.phase == "train":
                     if not self._train_phase(sinks, progress):
                         status = "interrupted"
@@ -272,7 +290,11 @@ class PackedRunner:
                     runner.end_iteration(seed_sinks, returns)
                 for runner in self.runners:
                     runner.checkpoint()
-            if status == "interrupted":
+            if status == "finished":  # every seed's end-of-run evaluation (final_eval.py)
+                done = [r.final_evaluation(s["wandb"], self._stop_requested)
+                        for r, s in zip(self.runners, sinks, strict=True)]
+                status = "finished" if all(done) else "interrupted"
+            elif status == "interrupted":
                 for runner in self.runners:
                     runner.checkpoint()
         finally:
@@ -301,6 +323,7 @@ class PackedRunner:
                 "packed_seeds": self.seeds,
             }
             (runner.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            runner.record_end(status, summary["signal"])
             summaries.append(summary)
         return summaries
 

@@ -473,9 +473,7 @@ class Runner:
         try:
             return self._run_locked()
         except Exception as error:
-            if self._lock.held:  # only the run dir's writer writes its status
-                record_failure(self.run_dir, "nan" if isinstance(error, NonFiniteLossError)
-                               else "failed", error)
+            self.record_failure(error)
             raise
         finally:
             self._lock.release()
@@ -487,7 +485,7 @@ class Runner:
             print(f"[dqn_atari] resumed from {resumed} at agent step {self.agent_steps:,} "
                   f"(iteration {self.iteration}, {self.phase} phase)", flush=True)
             record_changes(self.run_dir, self._config_changes, self.agent_steps)
-        self._record_start(resumed is not None)
+        self.record_start(resumed is not None)
         sinks = self._open_sinks(resumed is not None)
         progress = self._progress_bar()
         previous_handlers = self._install_signal_handlers()
@@ -508,7 +506,7 @@ class Runner:
                     break
                 self._end_iteration(sinks, eval_returns)
                 self._checkpoint()
-            if status == "finished" and not self._final_evaluation(sinks["wandb"]):
+            if status == "finished" and not self.final_evaluation(sinks["wandb"]):
                 status = "interrupted"  # the final checkpoint is on disk: a restart evaluates
             elif status == "interrupted":
                 self._checkpoint()
@@ -535,11 +533,11 @@ class Runner:
             "wall_time_s": round(self.wall_time_s, 3),
         }
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        self.status.update(state=status, phase=None, signal=summary["signal"],
-                           iteration=self.iteration, agent_steps=self.agent_steps)
+        self.record_end(status, summary["signal"])
         return summary
 
-    def _record_start(self, resumed: bool) -> None:
+    # ------------------------- status.json, provenance, final evaluation (also packed_runner.py)
+    def record_start(self, resumed: bool) -> None:
         """Provenance of this start (warn when the code differs), and the first status."""
         changed = provenance.record_start(
             self.run_dir, self.provenance, agent_steps=self.agent_steps,
@@ -553,11 +551,27 @@ class Runner:
                            agent_steps=self.agent_steps,
                            last_eval=(previous or {}).get("last_eval"))
 
-    def _final_evaluation(self, wandb_sink) -> bool:
+    def record_end(self, status: str, signal_name: str | None) -> None:
+        """The run's last status: finished, or interrupted (by ``signal_name``)."""
+        self.status.update(state=status, phase=None, signal=signal_name,
+                           iteration=self.iteration, agent_steps=self.agent_steps)
+
+    def record_failure(self, error: Exception) -> None:
+        """``status.json`` says failed (or nan); only the run dir's writer writes it."""
+        if self._lock.held:
+            record_failure(self.run_dir, "nan" if isinstance(error, NonFiniteLossError)
+                           else "failed", error)
+
+    def final_evaluation(self, wandb_sink, stop_requested=None) -> bool:
         """The Nature-protocol evaluation (final_eval.py), unless off or already done.
 
-        Returns False if a signal stopped it (nothing written).
+        Returns False if a signal (or ``stop_requested()``, the packed runner's) stopped it;
+        nothing is written then.
         """
+        def keep_going() -> bool:
+            self.status.beat()
+            return not (self._stop_requested() or (stop_requested and stop_requested()))
+
         if not self.cfg.final_eval.enabled:
             return True
         report = final_eval.existing_report(self.run_dir, self.agent_steps,
@@ -572,7 +586,7 @@ class Runner:
                 report = final_eval.evaluate_final(
                     self.agent, self.cfg, self.run_dir, self.agent_steps,
                     latest[0] if latest else None,
-                    keep_going=lambda: not self._beat_and_check_stop())
+                    keep_going=keep_going)
             except final_eval.FinalEvalInterrupted:
                 return False
             print(f"[dqn_atari] final evaluation (Nature protocol, {report['episodes']} games): "

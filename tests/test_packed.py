@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import signal
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,6 +26,7 @@ from conftest import compose, run_module
 from dqn_atari.agent import DQNAgent
 from dqn_atari.packed_learner import PackedLearner
 from dqn_atari.packed_runner import PackedRunner, seed_configs
+from dqn_atari.run_status import read_status
 from dqn_atari.runner import ConfigError, Runner
 
 # Catch, small: 300 agent steps in 2 iterations, updates of 8 from agent step 60
@@ -205,8 +207,18 @@ def test_packed_run_stopped_and_resumed_equals_the_straight_run(straight, tmp_pa
     _, summaries, _ = _packed(tmp_path, stop_at=100)
     assert [s["status"] for s in summaries] == ["interrupted", "interrupted"]
     assert {s["agent_steps"] for s in summaries} == {100}  # both seeds stopped together
-    resumed, final, _ = _packed(tmp_path)
+    assert [read_status(tmp_path / f"seed_{s}")["state"] for s in SEEDS] == ["interrupted"] * 2
+    # resumed with the end-of-run evaluation on (safe to change): each seed plays its games
+    resumed, final, _ = _packed(tmp_path, "final_eval.enabled=true", "final_eval.episodes=2")
     straight_runner, expected, _ = straight.packed
+    for seed in SEEDS:
+        seed_dir = tmp_path / f"seed_{seed}"
+        status = read_status(seed_dir)
+        assert status["state"] == "finished" and status["last_eval"]["kind"] == "nature"
+        report = json.loads((seed_dir / "eval_nature.json").read_text())
+        assert report["seed"] == seed and report["episodes"] == 2
+        starts = json.loads((seed_dir / "provenance.json").read_text())["starts"]
+        assert [s["agent_steps_at_start"] for s in starts] == [0, 100]
     for k, seed in enumerate(SEEDS):
         for key in ("status", "agent_steps", "frames", "updates", "iteration"):
             assert final[k][key] == expected[k][key], key
