@@ -151,6 +151,8 @@ def train_packed(cfg: DictConfig, hydra_cfg) -> list[dict]:
     except (ConfigError, ConfigChangedError, UnknownGameError, CheckpointNotFoundError,
             CheckpointUnreadableError, RunDirBusyError, MemoryError) as error:
         for lock in locks:
+            if lock.held and not isinstance(error, ConfigChangedError):  # failed before the run
+                record_failure(lock.path.parent, "failed", error)
             lock.release()
         print(f"error: {error}", file=sys.stderr, flush=True)
         sys.exit(EXIT_CONFIG_ERROR)
