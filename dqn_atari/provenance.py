@@ -58,6 +58,11 @@ def code_version(package_dir: Path | None = None) -> dict[str, Any]:
         info["reason"] = (f"{package_dir} is not in a git work tree ({why})"
                           if why and "not a git repository" in why.lower() else why)
         return info
+    tracked, why = _git(["ls-files", "--", "."], package_dir)
+    if not tracked:  # e.g. a wheel installed into a .venv inside some repository
+        info["reason"] = why or (f"{package_dir} is inside the git work tree {top} but not "
+                                 "tracked by it (an installed copy?)")
+        return info
     commit, why = _git(["rev-parse", "HEAD"], package_dir)
     if commit is None:
         info["reason"] = why

@@ -43,6 +43,13 @@ def test_commit_and_dirty_flag_of_a_git_work_tree(tmp_path):
     (tmp_path / "code.py").write_text("x = 2\n")
     dirty = provenance.code_version(tmp_path)
     assert dirty["dirty"] is True and dirty["changed_files"] == ["code.py"]
+    # An installed copy inside the work tree (a wheel in an ignored .venv) is not that commit.
+    (tmp_path / ".gitignore").write_text(".venv/\n")
+    installed = tmp_path / ".venv" / "site-packages" / "pkg"
+    installed.mkdir(parents=True)
+    (installed / "__init__.py").write_text("")
+    copy = provenance.code_version(installed)
+    assert copy["commit"] is None and "not tracked" in copy["reason"]
 
 
 def test_no_git_work_tree_is_null_with_the_reason(tmp_path):
