@@ -37,7 +37,7 @@ def _overrides(game: str, agent_steps: int, warmup: int, capacity: int, epsilon:
             f"train_agent_steps_per_iteration={total}", "eval_agent_steps_per_iteration=0",
             f"agent.learning_starts_agent_steps={warmup}", f"replay.capacity={capacity}",
             f"agent.epsilon_start={epsilon}", f"agent.epsilon_end={epsilon}",
-            "checkpoint_replay=false", f"run_dir={run_dir}"]
+            "checkpoint_replay=false", "final_eval.enabled=false", f"run_dir={run_dir}"]
 
 
 class _LearningClock:

@@ -35,6 +35,7 @@ def _train_variant(game: str, num_envs: int, overlap: bool, threads: int, warmup
             f"agent.learning_starts_agent_steps={warmup}", f"replay.capacity={capacity}",
             f"train_agent_steps_per_iteration={warmup}", "eval_agent_steps_per_iteration=0",
             f"total_frames={4 * (warmup + agent_steps)}", "checkpoint_replay=false",
+            "final_eval.enabled=false",
             "logger.wandb_mode=disabled", "logger.progress_bar=false",
             *learner_overrides(setting),
         ]
