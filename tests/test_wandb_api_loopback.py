@@ -154,6 +154,21 @@ def test_pages_runs_and_scans_thousands_of_rows_retrying_a_server_error(server, 
     assert manifest["long"]["fingerprint"]["history_line_count"] == 2_600
 
 
+def test_the_end_of_run_evaluation_in_the_summary_is_downloaded_beside_the_csv(server, tmp_path):
+    with_eval = stored("ev1", "fast", "breakout", 0, our_history([4.0]))
+    with_eval.summary.update({"eval_nature/mean": 27.1, "eval_nature/episodes": 30,
+                              "eval_nature/human_normalized": 0.87})
+    server.add_run(ENTITY, PROJECT, with_eval)
+    server.add_run(ENTITY, PROJECT, stored("ev0", "fast", "breakout", 1, our_history([4.0])))
+    wd.download_runs(wd.connect(), ENTITY, PROJECT, tmp_path, log=quiet)
+    report = json.loads((tmp_path / "ev1.eval_nature.json").read_text())
+    assert report["mean"] == 27.1 and report["episodes"] == 30
+    assert report["source"] == "wandb_summary"
+    assert not (tmp_path / "ev0.eval_nature.json").exists()  # no evaluation, no file
+    runs = {r.run_id: r for r in tidy.load_downloaded(tmp_path)}
+    assert runs["ev1"].eval_nature["mean"] == 27.1 and runs["ev0"].eval_nature is None
+
+
 def test_history_rows_become_the_tidy_format(server, tmp_path):
     run = server.add_run(ENTITY, PROJECT, stored("abc", "fast", "breakout", 2,
                                                  our_history([4.0, 8.0])))

@@ -191,11 +191,22 @@ def download_runs(
         table = tidy.tidy_from_history(rows, run_id, who.experiment, who.game, who.seed)
         tidy.write_tidy_csv(table, csv_path)
         _write_json(config_path, config)
+        files = [csv_path.name, config_path.name]
+        # The end-of-run Nature evaluation (final_eval.py) is in the run's summary only.
+        summary = getattr(run, "summary_metrics", None)
+        eval_nature = tidy.eval_nature_from_wandb_summary(
+            summary if summary is not None else dict(getattr(run, "summary", {}) or {}))
+        eval_path = out_dir / f"{name}.eval_nature.json"
+        if eval_nature is not None:
+            _write_json(eval_path, eval_nature)
+            files.append(eval_path.name)
+        elif eval_path.is_file():
+            eval_path.unlink()  # a stale one from an earlier download of another run state
         went_back = frames_went_back(table)
         manifest[run_id] = {
             "fingerprint": fp,
             "format": run_format,
-            "files": [csv_path.name, config_path.name],
+            "files": files,
             "rows": len(table),
             "frames_went_back": went_back,
             "experiment": who.experiment,
