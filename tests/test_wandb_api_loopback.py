@@ -411,6 +411,13 @@ def test_cleanrl_runs_are_read_through_the_key_mapping_in_frames(server, tmp_pat
     again = wd.download_runs(wd.connect(), ENTITY, PROJECT, tmp_path / "as_ours", log=quiet)
     assert again.unrecognized == ["c1", "c2"] and again.downloaded == ["ours"]
 
+    # The evaluation report has nothing to plot from training games only: it says where to go.
+    with pytest.raises(SystemExit) as exit_info:
+        report.main(["--downloaded", str(out), "--out", str(tmp_path / "plots")])
+    assert exit_info.value.code == 2
+    assert "plot aggregates --score train" in capsys.readouterr().err
+    assert not (tmp_path / "plots").exists()
+
 
 def test_older_cleanrl_runs_name_the_game_gym_id(server, tmp_path):
     server.add_run(ENTITY, PROJECT, cleanrl_run(

@@ -105,6 +105,15 @@ def make_report(runs: Sequence[tidy.RunData], out: str | Path, human: str = "at5
     return written
 
 
+def has_evaluation(run: tidy.RunData) -> bool:
+    """The run has an end-of-run evaluation or an evaluation-phase score (what this plots)."""
+    if run.eval_nature is not None:
+        return True
+    table = run.table
+    return bool(not table.empty and "eval_raw_return_mean" in table
+                and table.eval_raw_return_mean.notna().any())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Plot runs against the Nature DQN paper.")
     parser.add_argument("--runs", type=Path, default=None,
@@ -138,6 +147,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = [r for r in runs if r.game in args.game]
     if not runs:
         parser.error("no runs found")
+    training_only = [r for r in runs if not has_evaluation(r)]
+    runs = [r for r in runs if has_evaluation(r)]
+    if training_only:
+        print(f"left out {len(training_only)} run(s) with training games only (e.g. CleanRL "
+              f"downloads: {', '.join(r.run_id for r in training_only[:3])}"
+              f"{', ...' if len(training_only) > 3 else ''}): this report plots evaluation "
+              "scores; plot them with `python -m dqn_atari.plot aggregates --score train`")
+    if not runs:
+        parser.exit(2, "error: no run has an evaluation score (evaluation phases or "
+                       "eval_nature.json); for training returns use "
+                       "`python -m dqn_atari.plot aggregates --score train`\n")
     if args.dopamine and args.dopamine_csv is not None:
         parser.error("give --dopamine (the packaged table) or --dopamine-csv, not both")
     written = make_report(runs, args.out, args.human, args.dopamine_csv, args.reps, args.seed,
