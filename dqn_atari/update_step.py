@@ -175,8 +175,10 @@ class UpdateStep:
                            terminal_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward passes, TD target, Huber loss and backward; returns (loss, mean_q)."""
         obs_tm1, obs_t = frames[:, :-1], frames[:, 1:]
+        # No autocast weight cache under CUDA graphs: cached casts would outlive the capture.
         with torch.autocast(self.device.type, dtype=self._autocast_dtype or torch.float32,
-                            enabled=self._autocast_dtype is not None):
+                            enabled=self._autocast_dtype is not None,
+                            cache_enabled=self.mode != "cuda_graph"):
             with torch.no_grad():
                 discount_t = self.gamma * (1.0 - terminal_t)
                 q_t_target = self.target(obs_t).float()
