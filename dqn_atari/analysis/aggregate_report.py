@@ -151,10 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs = tidy.load_all(args.runs, args.downloaded)
     except tidy.BadInputError as error:
         parser.exit(2, f"error: {error}\n")
-    if args.experiment:
-        runs = [r for r in runs if r.experiment in args.experiment]
-    if args.game:
-        runs = [r for r in runs if r.game in args.game]
+    runs = tidy.select_runs(runs, args.experiment, args.game)
     if not runs:
         parser.error("no runs found (check --runs / --downloaded and the filters)")
     try:

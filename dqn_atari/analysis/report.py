@@ -141,10 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   "dopamine_baselines_legacy.csv's format", nrows=5)
     except tidy.BadInputError as error:
         parser.exit(2, f"error: {error}\n")
-    if args.experiment:
-        runs = [r for r in runs if r.experiment in args.experiment]
-    if args.game:
-        runs = [r for r in runs if r.game in args.game]
+    runs = tidy.select_runs(runs, args.experiment, args.game)
     if not runs:
         parser.error("no runs found")
     training_only = [r for r in runs if not has_evaluation(r)]

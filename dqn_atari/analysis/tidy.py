@@ -20,9 +20,10 @@ id. The runner does not log ``iteration`` to W&B, so downloaded rows have it emp
 
 from __future__ import annotations
 
+
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -314,3 +315,10 @@ def tidy_table(runs: Iterable[RunData]) -> pd.DataFrame:
     if not tables:
         return finish_table(pd.DataFrame())
     return finish_table(pd.concat(tables, ignore_index=True))
+
+
+def select_runs(runs: list[RunData], experiments: Sequence[str] = (),
+                games: Sequence[str] = ()) -> list[RunData]:
+    """The runs of the given experiments and games (an empty selection keeps every one)."""
+    return [r for r in runs if (not experiments or r.experiment in experiments)
+            and (not games or r.game in games)]
