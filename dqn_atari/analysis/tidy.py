@@ -20,7 +20,6 @@ id. The runner does not log ``iteration`` to W&B, so downloaded rows have it emp
 
 from __future__ import annotations
 
-
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
