@@ -12,6 +12,9 @@ One function per subcommand, each printing a JSON object on its LAST line of std
            variants, learner settings and torch thread counts, next to the per-part ceiling.
   precision  per-update relative difference of a bf16 update's loss and gradient from fp32,
            on real batches of a game (dqn_atari/bench/precision.py).
+  kernels  each Nature layer's forward and backward in fp32 and bf16 on this CPU, and the
+           CPU flags (AMX, avx512_bf16) that decide whether bf16 can be faster
+           (dqn_atari/bench/kernels.py).
   packed   total learning agent steps/s of K seeds packed in one process (seeds=[...]) against
            K single runs in K processes (dqn_atari/bench/packed.py).
   gpu      on a CUDA device: update/act ms of every learner setting (eager, compile, CUDA
@@ -23,6 +26,7 @@ Examples:
   python -m dqn_atari.bench learner --threads 1,2 --learner eager-fp32,compile-fp32,compile-bf16
   python -m dqn_atari.bench train --game breakout --variants 1 --threads 2 \
       --learner eager-fp32,compile-fp32,compile-bf16
+  python -m dqn_atari.bench kernels --threads 1
   python -m dqn_atari.bench packed --seeds 4 --agent-steps 1000 --learning-starts 500
 """
 
@@ -155,6 +159,13 @@ def bench_precision_cmd(args: argparse.Namespace) -> dict[str, Any]:
                            seed=args.seed, csv_path=args.csv)
 
 
+def bench_kernels_cmd(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``kernels`` subcommand (dqn_atari/bench/kernels.py)."""
+    from dqn_atari.bench.kernels import bench_kernels
+
+    return bench_kernels(batch_size=args.batch, threads=args.threads, repeats=args.repeats)
+
+
 def _add_speed_subcommands(sub) -> None:
     env = sub.add_parser("env", help="frames/s: raw ALE, the Nature pipeline, vector envs")
     env.add_argument("--game", default="pong", help="snake_case ALE ROM id")
@@ -201,6 +212,12 @@ def _add_speed_subcommands(sub) -> None:
     precision.add_argument("--csv", default=None, help="write the per-update rows here")
     precision.add_argument("--seed", type=int, default=0)
     precision.set_defaults(func=bench_precision_cmd)
+
+    kernels = sub.add_parser("kernels", help="fp32 vs bf16 ms of each Nature layer, CPU flags")
+    kernels.add_argument("--batch", type=int, default=32, help="samples per call")
+    kernels.add_argument("--threads", type=int, default=1, help="torch threads while timing")
+    kernels.add_argument("--repeats", type=int, default=20, help="timed calls per figure")
+    kernels.set_defaults(func=bench_kernels_cmd)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -1,0 +1,158 @@
+"""The ``kernels`` benchmark: each Nature layer's time in fp32 and in bf16 on this CPU.
+
+``python -m dqn_atari.bench kernels`` answers one question before anyone waits for a bf16
+training run: does this CPU compute the Nature network's layers faster in bf16 than in fp32?
+
+On x86 CPUs the answer depends on which bf16 units the operating system exposes, not on the
+``avx512_bf16`` flag alone:
+
+* ``amx_bf16`` + ``amx_tile`` (AMX, Sapphire Rapids and later): oneDNN's bf16 kernels use
+  tile matrix multiplies, several times the fp32 throughput.
+* ``avx512_bf16`` without AMX: ``VDPBF16PS`` does two bf16 products per fp32 lane, but on
+  the cores that have it, it issues on one port where fp32 FMAs issue on two, so the peak
+  is the same as fp32's, and the casts and weight re-packing bf16 needs come on top.
+  Virtual machines often hide AMX (its tile state must be enabled by the hypervisor).
+
+For each layer shape of a batch-32 Nature update (the three convolutions in NHWC, the two
+linear layers), the benchmark times the forward and the forward+backward (the input's
+gradient, except for the first layer whose input is the frames, and the weight's) in fp32 and in bf16 tensors, and reports milliseconds per call and the
+bf16/fp32 ratio (below 1: bf16 is faster). It also reports the CPU flags that decide the
+answer and oneDNN's ISA as torch sees it.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from dqn_atari.bench.measure import load_average
+
+BF16_FLAGS = ("avx512_bf16", "amx_bf16", "amx_tile", "avx512_fp16")
+
+# (name, kind, input shape (per sample), weight shape, stride, input needs a gradient): a
+# Nature update's layers. The first layer's input is the frames: no gradient is computed for it.
+NATURE_LAYERS = (
+    ("conv1 8x8/4 4->32", "conv", (4, 84, 84), (32, 4, 8, 8), 4, False),
+    ("conv2 4x4/2 32->64", "conv", (32, 20, 20), (64, 32, 4, 4), 2, True),
+    ("conv3 3x3/1 64->64", "conv", (64, 9, 9), (64, 64, 3, 3), 1, True),
+    ("fc1 3136->512", "linear", (3136,), (512, 3136), None, True),
+    ("fc2 512->18", "linear", (512,), (18, 512), None, True),
+)
+
+
+def cpu_flags(cpuinfo_text: str | None = None) -> dict[str, bool]:
+    """Which of ``BF16_FLAGS`` the CPU exposes (from /proc/cpuinfo; all False if unreadable)."""
+    if cpuinfo_text is None:
+        path = Path("/proc/cpuinfo")
+        cpuinfo_text = path.read_text() if path.exists() else ""
+    flags: set[str] = set()
+    for line in cpuinfo_text.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.partition(":")[2].split())
+            break
+    return {flag: flag in flags for flag in BF16_FLAGS}
+
+
+def bf16_compute_verdict(flags: dict[str, bool]) -> str:
+    """What the flags predict for bf16 speed, in one sentence."""
+    if flags.get("amx_bf16") and flags.get("amx_tile"):
+        return "AMX exposed: oneDNN's bf16 kernels can be several times faster than fp32"
+    if flags.get("avx512_bf16"):
+        return ("avx512_bf16 without AMX: bf16 peak equals fp32's; expect no gain (casts and "
+                "weight re-packing can make bf16 slower)")
+    return "no bf16 instructions: bf16 runs through conversions, slower than fp32"
+
+
+def _time_ms(fn, repeats: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return 1e3 * (time.perf_counter() - start) / repeats
+
+
+def _layer_calls(kind: str, x: torch.Tensor, w: torch.Tensor, stride: int | None):
+    """(forward, backward) closures of one layer on inputs ``x`` and weights ``w``."""
+    if kind == "conv":
+        def forward():
+            return F.conv2d(x, w, stride=stride)
+    else:
+        def forward():
+            return F.linear(x, w)
+    out = forward()
+    grad_out = torch.ones_like(out)
+
+    wrt = (x, w) if x.requires_grad else (w,)
+
+    def backward():
+        return torch.autograd.grad(forward(), wrt, grad_out)
+
+    return forward, backward
+
+
+def bench_kernels(batch_size: int = 32, threads: int = 1, repeats: int = 20,
+                  seed: int = 0) -> dict[str, Any]:
+    """Milliseconds per call of each Nature layer's forward and forward+backward, fp32 vs bf16.
+
+    Args:
+      batch_size: samples per call (32 in Nature; the target network's pass has the same).
+      threads: torch intra-op threads while timing (restored afterwards).
+      repeats: timed calls per measurement (after 3 untimed ones).
+
+    Returns:
+      {"cpu_flags", "verdict", "onednn_bf16_supported", "threads", "batch_size",
+      "layers": [{"layer", "fp32_forward_ms", "bf16_forward_ms", "fp32_forward_backward_ms",
+      "bf16_forward_backward_ms", "bf16_over_fp32_forward", "bf16_over_fp32_forward_backward"}],
+      "total_*" sums over the layers and their ratios, load averages}.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    threads_before = torch.get_num_threads()
+    flags = cpu_flags()
+    out: dict[str, Any] = {
+        "cpu_flags": flags,
+        "verdict": bf16_compute_verdict(flags),
+        "onednn_bf16_supported": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+        "processor": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": threads,
+        "batch_size": batch_size,
+        "load_average_1min_before": load_average(),
+    }
+    layers = []
+    try:
+        torch.set_num_threads(threads)
+        for name, kind, in_shape, w_shape, stride, input_grad in NATURE_LAYERS:
+            row: dict[str, Any] = {"layer": name}
+            for dtype, label in ((torch.float32, "fp32"), (torch.bfloat16, "bf16")):
+                x = torch.randn((batch_size, *in_shape), generator=generator).to(dtype)
+                w = (0.01 * torch.randn(w_shape, generator=generator)).to(dtype)
+                if kind == "conv":
+                    x = x.contiguous(memory_format=torch.channels_last)
+                    w = w.contiguous(memory_format=torch.channels_last)
+                x.requires_grad_(input_grad)
+                w.requires_grad_(True)
+                forward, backward = _layer_calls(kind, x, w, stride)
+                with torch.no_grad():
+                    row[f"{label}_forward_ms"] = round(_time_ms(forward, repeats), 4)
+                row[f"{label}_forward_backward_ms"] = round(_time_ms(backward, repeats), 4)
+            for part in ("forward", "forward_backward"):
+                row[f"bf16_over_fp32_{part}"] = round(
+                    row[f"bf16_{part}_ms"] / row[f"fp32_{part}_ms"], 3)
+            layers.append(row)
+    finally:
+        torch.set_num_threads(threads_before)
+    out["layers"] = layers
+    for part in ("forward", "forward_backward"):
+        fp32 = sum(r[f"fp32_{part}_ms"] for r in layers)
+        bf16 = sum(r[f"bf16_{part}_ms"] for r in layers)
+        out[f"total_fp32_{part}_ms"] = round(fp32, 3)
+        out[f"total_bf16_{part}_ms"] = round(bf16, 3)
+        out[f"total_bf16_over_fp32_{part}"] = round(bf16 / fp32, 3)
+    out["load_average_1min_after"] = load_average()
+    return out

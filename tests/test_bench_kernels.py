@@ -1,0 +1,45 @@
+"""The ``kernels`` benchmark: CPU flags read right, and every Nature layer timed in both dtypes."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import run_module
+
+from dqn_atari.bench.kernels import NATURE_LAYERS, bf16_compute_verdict, cpu_flags
+
+# The flags line of a virtual machine on an Emerald Rapids host that hides AMX (abridged).
+CPUINFO_NO_AMX = """processor\t: 0
+model\t\t: 207
+flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_fp16 avx512_vnni
+"""
+CPUINFO_AMX = CPUINFO_NO_AMX.replace("avx512_vnni", "avx512_vnni amx_bf16 amx_tile amx_int8")
+
+
+def test_cpu_flags_tell_amx_from_avx512_bf16_alone():
+    no_amx, amx = cpu_flags(CPUINFO_NO_AMX), cpu_flags(CPUINFO_AMX)
+    assert no_amx == {"avx512_bf16": True, "amx_bf16": False, "amx_tile": False,
+                      "avx512_fp16": True}
+    assert amx["amx_bf16"] and amx["amx_tile"]
+    assert bf16_compute_verdict(amx).startswith("AMX exposed")
+    assert bf16_compute_verdict(no_amx).startswith("avx512_bf16 without AMX")
+    assert bf16_compute_verdict(cpu_flags("flags\t: sse2 avx2\n")).startswith("no bf16")
+    assert cpu_flags("") == dict.fromkeys(no_amx, False)
+
+
+def test_kernels_benchmark_times_every_layer_in_both_dtypes():
+    result = run_module("dqn_atari.bench", "kernels", "--batch", "2", "--repeats", "1",
+                        timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [row["layer"] for row in out["layers"]] == [layer[0] for layer in NATURE_LAYERS]
+    for row in out["layers"]:
+        for key in ("fp32_forward_ms", "bf16_forward_ms", "fp32_forward_backward_ms",
+                    "bf16_forward_backward_ms"):
+            assert row[key] > 0, (row["layer"], key)
+        assert abs(row["bf16_over_fp32_forward"]
+                   - row["bf16_forward_ms"] / row["fp32_forward_ms"]) < 0.01
+    total = sum(row["fp32_forward_backward_ms"] for row in out["layers"])
+    assert abs(out["total_fp32_forward_backward_ms"] - total) < 0.01
+    assert out["cpu_flags"] == cpu_flags()  # this machine's own flags
+    assert out["verdict"] == bf16_compute_verdict(out["cpu_flags"])
