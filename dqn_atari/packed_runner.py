@@ -23,7 +23,6 @@ naming each seed's position.
 from __future__ import annotations
 
 import copy
-import json
 import signal
 import time
 from pathlib import Path
@@ -39,7 +38,13 @@ from dqn_atari.packed_learner import PackedLearner, PackedSeedAgent
 from dqn_atari.packed_loop import SeedPhase, packed_eval_phase, packed_train_phase
 from dqn_atari.resume_config import config_for_resume, record_changes
 from dqn_atari.run_lock import RunDirLock
-from dqn_atari.runner import HANDLED_SIGNALS, ConfigError, Runner, validate_config
+from dqn_atari.runner import (
+    HANDLED_SIGNALS,
+    ConfigError,
+    Runner,
+    close_sinks,
+    validate_config,
+)
 
 
 def check_packable(cfg: DictConfig) -> list[int]:
@@ -304,27 +309,9 @@ class PackedRunner:
                 progress.update(first.agent_steps - progress.n)
                 progress.close()
             for seed_sinks in sinks:
-                for name, sink in seed_sinks.items():
-                    try:
-                        sink.close()
-                    except Exception as error:  # noqa: BLE001 (as Runner: a dead wandb service)
-                        print(f"[dqn_atari] warning: closing the {name} sink failed: "
-                              f"{type(error).__name__}: {error}", flush=True)
-        summaries = []
-        for runner in self.runners:
-            summary = {
-                "status": status,
-                "signal": signal.Signals(self.stop_signal).name if self.stop_signal else None,
-                "agent_steps": runner.agent_steps,
-                "frames": runner.agent_steps * runner.repeat,
-                "updates": runner.agent.num_updates,
-                "iteration": runner.iteration,
-                "wall_time_s": round(runner.wall_time_s, 3),
-                "packed_seeds": self.seeds,
-            }
-            (runner.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-            runner.record_end(status, summary["signal"])
-            summaries.append(summary)
+                close_sinks(seed_sinks)
+        summaries = [runner.write_summary(status, self.stop_signal, packed_seeds=self.seeds)
+                     for runner in self.runners]
         return summaries
 
     def _progress_bar(self):

@@ -150,6 +150,19 @@ def actor_and_learner_states(state: dict[str, Any]) -> tuple[list[dict], dict | 
     return list(actor["actors"]), learner
 
 
+def close_sinks(sinks: dict[str, Any]) -> None:
+    """Close every metrics sink; a failing close warns and the others still close.
+
+    (SLURM's SIGTERM can kill wandb's service before the run closes its wandb sink.)
+    """
+    for name, sink in sinks.items():
+        try:
+            sink.close()
+        except Exception as error:  # noqa: BLE001
+            print(f"[dqn_atari] warning: closing the {name} sink failed: "
+                  f"{type(error).__name__}: {error}", flush=True)
+
+
 class Runner:
     """One training run of ``cfg`` in ``cfg.run_dir``; ``run()`` trains (or resumes) to the end.
 
@@ -517,20 +530,24 @@ class Runner:
             if progress is not None:
                 progress.update(self.agent_steps - progress.n)
                 progress.close()
-            for name, sink in sinks.items():
-                try:
-                    sink.close()
-                except Exception as error:  # e.g. SLURM's SIGTERM also killed wandb's service
-                    print(f"[dqn_atari] warning: closing the {name} sink failed: "
-                          f"{type(error).__name__}: {error}", flush=True)
+            close_sinks(sinks)
+        return self.write_summary(status, self.stop_signal)
+
+    def write_summary(self, status: str, stop_signal: int | None,
+                      **extra: Any) -> dict[str, Any]:
+        """Write ``summary.json`` (how and where the run ended) and record the end in status.json.
+
+        ``extra`` adds keys (the packed runner adds ``packed_seeds``).
+        """
         summary = {
             "status": status,
-            "signal": signal.Signals(self.stop_signal).name if self.stop_signal else None,
+            "signal": signal.Signals(stop_signal).name if stop_signal else None,
             "agent_steps": self.agent_steps,
             "frames": self.agent_steps * self.repeat,
             "updates": self.agent.num_updates,
             "iteration": self.iteration,
             "wall_time_s": round(self.wall_time_s, 3),
+            **extra,
         }
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         self.record_end(status, summary["signal"])
