@@ -215,3 +215,11 @@ def test_dopamine_published_csv_game_names():
     up = d[d.game == "up_n_down"]
     assert up.frames.min() == 500_000 and up.frames.max() == 198_500_000  # iterations 0..198
     assert set(up.n_seeds) == {5}
+
+
+def test_the_aggregate_figure_says_which_score_is_final():
+    final_source_text = figures.final_source_text
+    assert final_source_text("eval_nature") == "30-game Nature evaluation"
+    assert final_source_text("eval_nature+last_iteration") == (
+        "30-game Nature evaluation + last in-training evaluation")
+    assert final_source_text(None) == "" and final_source_text(float("nan")) == ""

@@ -176,6 +176,19 @@ def plot_grid(path: Path, games: Sequence[str], summary, curves, dopamine, color
     fig.savefig(path, dpi=90)
 
 
+FINAL_SOURCE_TEXT = {
+    "eval_nature": "30-game Nature evaluation",
+    "last_iteration": "last in-training evaluation",
+}
+
+
+def final_source_text(source: str | None) -> str:
+    """Which score a final score is, in words (tables.final_score's "source", "+"-joined)."""
+    if not isinstance(source, str) or not source:
+        return ""
+    return " + ".join(FINAL_SOURCE_TEXT.get(part, part) for part in source.split("+"))
+
+
 def plot_aggregate(path: Path, agg: pd.DataFrame, human: str) -> None:
     """rliable-style interval plot: one row per experiment, one panel per statistic."""
     experiments = list(dict.fromkeys(agg.experiment))
@@ -215,8 +228,10 @@ def plot_aggregate(path: Path, agg: pd.DataFrame, human: str) -> None:
         else:
             frames = fmt_frames(r.frames_max) if pd.notna(r.frames_max) else "?"
             n_games, n_runs = int(r.n_games), int(r.n_runs)
+            source = final_source_text(getattr(r, "final_source", None))
             labels.append(f"{e}\n{n_games} game{'s' if n_games != 1 else ''}, "
-                          f"{n_runs} run{'s' if n_runs != 1 else ''}, {frames} frames")
+                          f"{n_runs} run{'s' if n_runs != 1 else ''}, {frames} frames"
+                          + (f"\nfinal: {source}" if source else ""))
     axes[0].set_yticks(range(len(experiments)), labels, fontsize=8)
     axes[0].invert_yaxis()
     cond = "5-min human (paper)" if human == "at5" else "30-min human (DQN Zoo)"
