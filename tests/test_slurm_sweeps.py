@@ -280,6 +280,10 @@ def test_hydra_multirun_through_submitit_launcher(slurm, jobs, tmp_path: Path):
         assert (run_dir / "metrics" / "episodes.csv").is_file(), where
         assert (run_dir / "metrics" / "iterations.csv").is_file(), where
         assert (run_dir / ".hydra" / "overrides.yaml").is_file(), where
+        # The status tool's log column: submitit's log of this task, not srun's pipe.
+        log = json.loads((run_dir / "status.json").read_text())["log"]
+        assert log is not None and Path(log).is_file() and log.endswith("_log.out"), where
+        assert Path(log).resolve() in {p.resolve() for p in logs()}, where
     print(f"hydra multirun 2 seeds: {elapsed:.1f} s")
 
 
