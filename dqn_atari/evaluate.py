@@ -18,7 +18,11 @@ Arguments (``key=value``):
                      key ``eval_nature/video``, in the run's own wandb run); default: the
                      run's ``logger.wandb_mode``. Offline, it lands in the run dir's
                      wandb/offline-run-*/files/media/videos/ for ``wandb sync``;
-  device=auto        torch device.
+  device=auto        torch device;
+  threads=N          torch threads on the CPU (default: the run's ``torch_threads``; use 1
+                     next to other jobs: spinning threads on busy cores are much slower).
+
+A progress bar (on stderr) counts the games.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from omegaconf import OmegaConf
 
 from dqn_atari import seeds
@@ -54,7 +59,8 @@ NATURE_EVAL_EPISODES = 30
 NATURE_EVAL_EPSILON = 0.05
 NATURE_EVAL_MAX_FRAMES = 18_000  # 5 minutes at 60 Hz
 USAGE = "usage: python -m dqn_atari.evaluate run_dir=PATH | checkpoint=PATH [episodes=30] " \
-        "[seed=N] [video=out.mp4] [video_games=1] [wandb=online|offline|disabled] [device=auto]"
+        "[seed=N] [video=out.mp4] [video_games=1] [wandb=online|offline|disabled] [device=auto] " \
+        "[threads=N]"
 WANDB_VIDEO_KEY = "eval_nature/video"
 
 
@@ -92,8 +98,11 @@ class EvaluationGames:
 def evaluate_games(agent: DQNAgent, cfg: Config, *, episodes: int, seed: int,
                    video: Path | None = None, video_games: int = 1,
                    epsilon: float = NATURE_EVAL_EPSILON,
-                   max_episode_frames: int = NATURE_EVAL_MAX_FRAMES) -> EvaluationGames:
+                   max_episode_frames: int = NATURE_EVAL_MAX_FRAMES,
+                   progress: bool = False) -> EvaluationGames:
     """``episodes`` games under the Nature protocol; ``video``: an MP4 of the first ``video_games``.
+
+    ``progress``: a progress bar over the games (stderr), with the last game's score.
 
     The video is finished (and moved into place) as soon as its last game ends; a failure
     while playing leaves any earlier file at ``video`` as it was.
@@ -115,17 +124,27 @@ def evaluate_games(agent: DQNAgent, cfg: Config, *, episodes: int, seed: int,
     actor = make_actor(env, cfg.env)
     rng = seeds.evaluate_action_rng(seed)
     scores: list[float] = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=episodes, unit="game", desc=f"{cfg.env.game} evaluation")
     try:
         for game in play(actor, lambda state: agent.act(state, epsilon, rng)):
             if game is None:
                 continue
             scores.append(game.raw_return)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(last_score=game.raw_return, mean=float(np.mean(scores)))
             if writer is not None and not recorder.recording:
                 writer.close()
                 writer = None
             if len(scores) == episodes:
                 break
     finally:
+        if bar is not None:
+            bar.close()
         if writer is not None:  # interrupted before the video's last game ended
             writer.abort()
     if recorder is None:
@@ -173,18 +192,25 @@ def log_video_to_wandb(video: Path, config: dict[str, Any], run_dir: Path, *, mo
 def evaluate_checkpoint(path: Path, *, episodes: int = NATURE_EVAL_EPISODES,
                         seed: int | None = None, video: Path | None = None,
                         device: str = "auto", state: dict | None = None,
-                        video_games: int = 1) -> dict[str, Any]:
-    """Evaluate one checkpoint (``state``: already loaded from ``path``); writes the report."""
+                        video_games: int = 1, threads: int | None = None,
+                        progress: bool = False) -> dict[str, Any]:
+    """Evaluate one checkpoint (``state``: already loaded from ``path``); writes the report.
+
+    ``threads``: torch threads (None: the run's ``torch_threads``; 0 leaves torch's default).
+    """
     state = load_checkpoint(path) if state is None else state
     cfg: Config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config),
                                                       state["config"]))
     cfg.agent.device = device
+    threads = cfg.torch_threads if threads is None else threads
+    if threads > 0:
+        torch.set_num_threads(threads)
     env = make_env(cfg.env, seed=0, mode="eval")
     agent = DQNAgent(env.num_actions, cfg.agent, cfg.optim, cfg.env.stack_frames, cfg.seed)
     agent.load_state_dict(state["agent"])
     seed = cfg.seed + seeds.EVALUATE_SEED_OFFSET if seed is None else seed
     played = evaluate_games(agent, cfg, episodes=episodes, seed=seed, video=video,
-                            video_games=video_games)
+                            video_games=video_games, progress=progress)
     scores = played.scores
     mean = float(np.mean(scores))
     counters = state["counters"]
@@ -221,7 +247,7 @@ def path_or(args: dict[str, str]) -> str:
 
 def _parse(args: list[str]) -> dict[str, str]:
     allowed = {"run_dir", "checkpoint", "episodes", "seed", "video", "video_games", "wandb",
-               "device"}
+               "device", "threads"}
     parsed = {}
     for arg in args:
         key, sep, value = arg.partition("=")
@@ -231,8 +257,9 @@ def _parse(args: list[str]) -> dict[str, str]:
     return parsed
 
 
-def _check_video_args(args: dict[str, str]) -> tuple[int, Path | None, int]:
-    """episodes, video and video_games from the arguments; ValueError naming a bad one."""
+def _check_args(args: dict[str, str]) -> tuple[int, Path | None, int]:
+    """episodes, video and video_games from the arguments (threads checked); ValueError
+    naming a bad one."""
     try:
         episodes = int(args.get("episodes", NATURE_EVAL_EPISODES))
         video_games = int(args.get("video_games", 1))
@@ -245,13 +272,16 @@ def _check_video_args(args: dict[str, str]) -> tuple[int, Path | None, int]:
         raise ValueError(f"video_games={video_games}: choose 1 to episodes={episodes}")
     if "wandb" in args and args["wandb"] not in WANDB_MODES:
         raise ValueError(f"wandb={args['wandb']}: use one of {', '.join(WANDB_MODES)}")
+    if "threads" in args and not (args["threads"].isdigit() and int(args["threads"]) >= 1):
+        raise ValueError(f"threads={args['threads']}: give a whole number of torch threads, "
+                         "1 or more")
     return episodes, video, video_games
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     try:  # before loading anything: a typo fails at once
-        episodes, video, video_games = _check_video_args(args)
+        episodes, video, video_games = _check_args(args)
     except ValueError as error:
         print(f"error: {error}\n{USAGE}", file=sys.stderr)
         return 2
@@ -276,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=int(args["seed"]) if "seed" in args else None,
             video=video, video_games=video_games,
             device=args.get("device", "auto"),
+            threads=int(args["threads"]) if "threads" in args else None, progress=True,
         )
     except ValueError as error:  # e.g. video= of a game without an Atari screen
         print(f"error: {error}", file=sys.stderr)

@@ -61,3 +61,16 @@ def test_evaluate_writes_a_report_on_a_game_outside_the_papers_49(tmp_path):
     assert track.frames == report["video_frames_per_game"][0] > 0
     assert f"video: {video} (1 game(s), {track.frames} frames" in result.stdout
     assert "logged to wandb" not in result.stdout and not (tmp_path / "wandb").exists()
+
+
+def test_evaluate_counts_its_games_and_takes_a_thread_count(tmp_path):
+    cfg = compose(["experiment=catch", f"run_dir={tmp_path}", "logger.wandb_mode=disabled",
+                   "total_frames=400", "eval_agent_steps_per_iteration=0"])
+    Runner(cfg).run()
+    bad = run_module("dqn_atari.evaluate", f"run_dir={tmp_path}", "threads=0", timeout=600)
+    assert bad.returncode == 2 and "threads=0: give a whole number" in bad.stderr
+    result = run_module("dqn_atari.evaluate", f"run_dir={tmp_path}", "episodes=3", "threads=1",
+                        timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "catch evaluation" in result.stderr and "3/3" in result.stderr  # the progress bar
+    assert len(json.loads((tmp_path / "eval_nature.json").read_text())["scores"]) == 3
