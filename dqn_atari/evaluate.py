@@ -192,19 +192,12 @@ def log_video_to_wandb(video: Path, config: dict[str, Any], run_dir: Path, *, mo
 def evaluate_checkpoint(path: Path, *, episodes: int = NATURE_EVAL_EPISODES,
                         seed: int | None = None, video: Path | None = None,
                         device: str = "auto", state: dict | None = None,
-                        video_games: int = 1, threads: int | None = None,
-                        progress: bool = False) -> dict[str, Any]:
-    """Evaluate one checkpoint (``state``: already loaded from ``path``); writes the report.
-
-    ``threads``: torch threads (None: the run's ``torch_threads``; 0 leaves torch's default).
-    """
+                        video_games: int = 1, progress: bool = False) -> dict[str, Any]:
+    """Evaluate one checkpoint (``state``: already loaded from ``path``); writes the report."""
     state = load_checkpoint(path) if state is None else state
     cfg: Config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config),
                                                       state["config"]))
     cfg.agent.device = device
-    threads = cfg.torch_threads if threads is None else threads
-    if threads > 0:
-        torch.set_num_threads(threads)
     env = make_env(cfg.env, seed=0, mode="eval")
     agent = DQNAgent(env.num_actions, cfg.agent, cfg.optim, cfg.env.stack_frames, cfg.seed)
     agent.load_state_dict(state["agent"])
@@ -300,13 +293,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     wandb_mode = args.get("wandb") or OmegaConf.select(
         OmegaConf.create(state["config"]), "logger.wandb_mode", default="disabled")
+    # torch threads: threads=N, else the run's torch_threads (0: torch's default)
+    threads = int(args["threads"]) if "threads" in args else int(OmegaConf.select(
+        OmegaConf.create(state["config"]), "torch_threads", default=0) or 0)
+    if threads > 0:
+        torch.set_num_threads(threads)
     try:
         report = evaluate_checkpoint(
             path, state=state, episodes=episodes,
             seed=int(args["seed"]) if "seed" in args else None,
             video=video, video_games=video_games,
             device=args.get("device", "auto"),
-            threads=int(args["threads"]) if "threads" in args else None, progress=True,
+            progress=True,
         )
     except ValueError as error:  # e.g. video= of a game without an Atari screen
         print(f"error: {error}", file=sys.stderr)
