@@ -6,12 +6,17 @@ import json
 
 from conftest import run_module
 
-from dqn_atari.bench.kernels import NATURE_LAYERS, bf16_compute_verdict, cpu_flags
+from dqn_atari.bench.kernels import NATURE_LAYERS, bf16_compute_verdict, cpu_flags, cpu_model
 
 # The flags line of a virtual machine on an Emerald Rapids host that hides AMX (abridged).
 CPUINFO_NO_AMX = """processor\t: 0
+cpu family\t: 6
 model\t\t: 207
-flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_fp16 avx512_vnni
+model name\t: Intel(R) Xeon(R) Processor
+flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_fp16 avx512_vnni hypervisor
+
+processor\t: 1
+model name\t: another
 """
 CPUINFO_AMX = CPUINFO_NO_AMX.replace("avx512_vnni", "avx512_vnni amx_bf16 amx_tile amx_int8")
 
@@ -25,6 +30,9 @@ def test_cpu_flags_tell_amx_from_avx512_bf16_alone():
     assert bf16_compute_verdict(no_amx).startswith("avx512_bf16 without AMX")
     assert bf16_compute_verdict(cpu_flags("flags\t: sse2 avx2\n")).startswith("no bf16")
     assert cpu_flags("") == dict.fromkeys(no_amx, False)
+    assert cpu_model(CPUINFO_NO_AMX) == {"model_name": "Intel(R) Xeon(R) Processor",
+                                         "family": "6", "model": "207",
+                                         "virtual_machine": True}
 
 
 def test_kernels_benchmark_times_every_layer_in_both_dtypes():

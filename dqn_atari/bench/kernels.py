@@ -22,7 +22,6 @@ answer and oneDNN's ISA as torch sees it.
 
 from __future__ import annotations
 
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -56,6 +55,22 @@ def cpu_flags(cpuinfo_text: str | None = None) -> dict[str, bool]:
             flags = set(line.partition(":")[2].split())
             break
     return {flag: flag in flags for flag in BF16_FLAGS}
+
+
+def cpu_model(cpuinfo_text: str | None = None) -> dict[str, Any]:
+    """The first CPU's model name, family and model numbers, and whether it is a virtual machine."""
+    if cpuinfo_text is None:
+        path = Path("/proc/cpuinfo")
+        cpuinfo_text = path.read_text() if path.exists() else ""
+    fields: dict[str, str] = {}
+    for line in cpuinfo_text.splitlines():
+        if not line.strip():
+            break  # the first processor's block only
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    return {"model_name": fields.get("model name"), "family": fields.get("cpu family"),
+            "model": fields.get("model"),
+            "virtual_machine": "hypervisor" in fields.get("flags", "").split()}
 
 
 def bf16_compute_verdict(flags: dict[str, bool]) -> str:
@@ -106,7 +121,7 @@ def bench_kernels(batch_size: int = 32, threads: int = 1, repeats: int = 20,
       repeats: timed calls per measurement (after 3 untimed ones).
 
     Returns:
-      {"cpu_flags", "verdict", "onednn_bf16_supported", "threads", "batch_size",
+      {"cpu_flags", "verdict", "onednn_bf16_supported", "cpu", "threads", "batch_size",
       "layers": [{"layer", "fp32_forward_ms", "bf16_forward_ms", "fp32_forward_backward_ms",
       "bf16_forward_backward_ms", "bf16_over_fp32_forward", "bf16_over_fp32_forward_backward"}],
       "total_*" sums over the layers and their ratios, load averages}.
@@ -118,7 +133,7 @@ def bench_kernels(batch_size: int = 32, threads: int = 1, repeats: int = 20,
         "cpu_flags": flags,
         "verdict": bf16_compute_verdict(flags),
         "onednn_bf16_supported": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
-        "processor": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
         "torch": torch.__version__,
         "threads": threads,
         "batch_size": batch_size,
