@@ -44,30 +44,30 @@ NATURE_LAYERS = (
 )
 
 
-def cpu_flags(cpuinfo_text: str | None = None) -> dict[str, bool]:
-    """Which of ``BF16_FLAGS`` the CPU exposes (from /proc/cpuinfo; all False if unreadable)."""
-    if cpuinfo_text is None:
-        path = Path("/proc/cpuinfo")
-        cpuinfo_text = path.read_text() if path.exists() else ""
-    flags: set[str] = set()
-    for line in cpuinfo_text.splitlines():
-        if line.startswith("flags"):
-            flags = set(line.partition(":")[2].split())
-            break
-    return {flag: flag in flags for flag in BF16_FLAGS}
-
-
-def cpu_model(cpuinfo_text: str | None = None) -> dict[str, Any]:
-    """The first CPU's model name, family and model numbers, and whether it is a virtual machine."""
+def _first_cpu(cpuinfo_text: str | None) -> dict[str, str]:
+    """The fields of the first processor's block of /proc/cpuinfo (``cpuinfo_text`` if given;
+    empty if there is none)."""
     if cpuinfo_text is None:
         path = Path("/proc/cpuinfo")
         cpuinfo_text = path.read_text() if path.exists() else ""
     fields: dict[str, str] = {}
     for line in cpuinfo_text.splitlines():
         if not line.strip():
-            break  # the first processor's block only
+            break
         key, _, value = line.partition(":")
         fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
+def cpu_flags(cpuinfo_text: str | None = None) -> dict[str, bool]:
+    """Which of ``BF16_FLAGS`` the CPU exposes (from /proc/cpuinfo; all False if unreadable)."""
+    flags = set(_first_cpu(cpuinfo_text).get("flags", "").split())
+    return {flag: flag in flags for flag in BF16_FLAGS}
+
+
+def cpu_model(cpuinfo_text: str | None = None) -> dict[str, Any]:
+    """The first CPU's model name, family and model numbers, and whether it is a virtual machine."""
+    fields = _first_cpu(cpuinfo_text)
     return {"model_name": fields.get("model name"), "family": fields.get("cpu family"),
             "model": fields.get("model"),
             "virtual_machine": "hypervisor" in fields.get("flags", "").split()}
