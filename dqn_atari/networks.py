@@ -120,11 +120,21 @@ class NatureQNetwork(nn.Module):
         advantage = self.advantage_stream(features)  # (B, num_actions)
         return value + advantage - advantage.mean(dim=1, keepdim=True)
 
+    def _compute_dtype(self) -> torch.dtype:
+        """The dtype the input is cast to: the first convolution's weight's.
+
+        float32 in training (autocast, for bf16, keeps the parameters in float32); float64
+        when the tests check two update paths' maths in double precision. Read from the
+        weight each call, so it also holds for the stacked parameters of ``functional_call``.
+        """
+        first_conv = next(m for m in self.torso if isinstance(m, nn.Conv2d))
+        return first_conv.weight.dtype
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Q-values (B, num_actions) of states ``obs`` (B, stack_frames, H, W).
 
         ``obs`` holds raw pixel values in [0, 255], normally uint8; it is cast to
-        float32 and divided by 255 here. (A float tensor of raw pixel values gives
+        the parameters' dtype (float32) and divided by 255 here. (A float tensor of raw pixel values gives
         the same result; do not pre-scale it.)
         """
         channels_last = self.torso[0].weight.is_contiguous(memory_format=torch.channels_last)
@@ -136,7 +146,7 @@ class NatureQNetwork(nn.Module):
         Under ``torch.func.vmap`` (several seeds' stacked parameters, packed_learner.py) a
         weight's memory format cannot be queried; the caller says it.
         """
-        x = obs.to(torch.float32).div(255.0)
+        x = obs.to(self._compute_dtype()).div(255.0)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)  # NHWC convolutions
         return self.q_from_features(self.torso(x))

@@ -137,6 +137,11 @@ class StagingBuffers:
         return d["frames"], d["actions"], d["rewards"], d["terminals"]
 
 
+def _at_least_fp32(q: torch.Tensor) -> torch.Tensor:
+    """``q`` in fp32 if it came out of autocast in bf16; fp64 stays fp64 (the float64 tests)."""
+    return q.to(torch.promote_types(q.dtype, torch.float32))
+
+
 class UpdateStep:
     """The DQN update in two halves on static tensors; see the module docstring.
 
@@ -181,10 +186,10 @@ class UpdateStep:
                             cache_enabled=self.mode != "cuda_graph"):
             with torch.no_grad():
                 discount_t = self.gamma * (1.0 - terminal_t)
-                q_t_target = self.target(obs_t).float()
-                q_t_online = self.online(obs_t).float() if self.double_dqn else None
+                q_t_target = _at_least_fp32(self.target(obs_t))
+                q_t_online = _at_least_fp32(self.online(obs_t)) if self.double_dqn else None
                 target_tm1 = td_target(r_t, discount_t, q_t_target, q_t_online)
-            q_tm1 = self.online(obs_tm1).float()  # the loss and its gradient start in fp32
+            q_tm1 = _at_least_fp32(self.online(obs_tm1))  # the loss starts in fp32 (or fp64)
         loss, _ = q_learning_loss(q_tm1, a_tm1, target_tm1, self.huber_delta)
         self.optimizer.zero_grad(set_to_none=self.mode != "cuda_graph")
         loss.backward()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from test_agent import BATCH, _batch
+from tolerances import fp32_update_tolerance, max_moved
 
 from dqn_atari.agent import DQNAgent
 from dqn_atari.config import AgentConfig, OptimConfig
@@ -84,12 +85,21 @@ def test_settings_the_cpu_cannot_run_are_refused_by_name(kwargs, message):
 
 @pytest.mark.slow
 def test_compiled_update_matches_the_eager_one():
-    """torch.compile of the whole update (both halves): the same update within fp32 tolerance."""
+    """torch.compile of the whole update (both halves): the same update, fused kernels apart.
+
+    Inductor's fused kernels sum in another order than eager's, and which kernels run depends on
+    the CPU: the parameters are held to the float32 bound of tests/tolerances.py.
+    """
     eager, compiled = _agent(), _agent(compile=True)
-    for seed in range(3):
+    initial = _params(eager)
+    updates = 3
+    for seed in range(updates):
         m_eager = eager.update(_batch(seed=seed))
         m_compiled = compiled.update(_batch(seed=seed))
         torch.testing.assert_close(m_compiled["loss"], m_eager["loss"], rtol=1e-4, atol=1e-6)
+    moved = max_moved(eager.online.parameters(), initial)
+    assert moved > 0
     for p_eager, p_compiled in zip(eager.online.parameters(), compiled.online.parameters()):
-        torch.testing.assert_close(p_compiled, p_eager, rtol=1e-4, atol=1e-6)
-    assert compiled.num_updates == 3
+        assert float((p_compiled - p_eager).abs().max()) <= fp32_update_tolerance(
+            updates, moved, longest_sum_terms=BATCH * 20 * 20)
+    assert compiled.num_updates == updates
