@@ -3,26 +3,35 @@
 from __future__ import annotations
 
 import csv
+import statistics
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import REPO, SHARED_REFERENCE, compose, run_module
 
+from dqn_atari.analysis import baselines
 from dqn_atari.analysis.side_by_side import ReferencePoint, compare, load_reference
 from dqn_atari.runner import Runner
+
+SHARED_CSV = SHARED_REFERENCE / "dopamine_baselines_legacy.csv"
+needs_shared = pytest.mark.skipif(not SHARED_CSV.is_file(),
+                                  reason=f"{SHARED_CSV} is not beside this checkout")
 
 
 def test_reference_is_dopamines_5_seeds_per_iteration():
     road_runner = load_reference("road_runner")
     assert len(road_runner) == 199 and road_runner[1].n_seeds == 5
-    # Seeds 0-4 of roadrunner, iteration 1, in dopamine_baselines_legacy.csv: 362.6 374.6
-    # 360.3 337.4 298.3 (to one decimal).
+    # Seeds 0-4 of roadrunner, iteration 1, in dopamine_baselines_legacy.csv: 363.3 374.6
+    # 359.8 337.4 298.3 (to one decimal).
     assert (road_runner[1].min, road_runner[1].max) == (298.3, 374.6)
-    assert road_runner[1].mean == pytest.approx((362.6 + 374.6 + 360.3 + 337.4 + 298.3) / 5,
-                                                 abs=0.1)
+    assert road_runner[1].mean == pytest.approx((363.3 + 374.6 + 359.8 + 337.4 + 298.3) / 5)
     with pytest.raises(ValueError, match="no DQN curve for 'pong_2'"):
         load_reference("pong_2")
+    # Names as our configs spell them: canonical ROM ids, also outside the 57 (air_raid).
+    assert load_reference("MsPacman")[2].mean == load_reference("ms_pacman")[2].mean
+    assert load_reference("air_raid")[3].n_seeds == 5
 
 
 def test_band_is_the_range_widened_by_a_quarter_of_the_mean():
@@ -30,8 +39,62 @@ def test_band_is_the_range_widened_by_a_quarter_of_the_mean():
     assert point.band(0.25) == pytest.approx((298.3 - 86.675, 374.6 + 86.675))
 
 
-@pytest.mark.skipif(not (SHARED_REFERENCE / "dopamine_baselines_legacy.csv").is_file(),
-                    reason="../shared/reference is not beside this checkout")
+# (Dopamine game, iteration): (mean, min, max) in the mean/min/max table this package
+# shipped before the per-seed one (dopamine_dqn_legacy.csv, to one decimal, computed from
+# the unrounded per-seed values).
+SUMMARY_BEFORE = {("roadrunner", 1): (346.7, 298.3, 374.6),
+                  ("roadrunner", 2): (933.3, 674.3, 1077.6),
+                  ("mspacman", 2): (1256.7, 1148.1, 1383.5),
+                  ("pong", 10): (-2.4, -17.7, 8.2),
+                  ("breakout", 50): (106.1, 89.6, 124.9),
+                  ("airraid", 3): (1315.8, 1091.0, 1624.9)}
+
+
+def test_per_seed_table_gives_the_summary_it_replaced():
+    """Mean, min and max computed from the per-seed table agree with the old summary table,
+    within the rounding of both to one decimal."""
+    table = baselines.load_dopamine_reference(per_seed=True).set_index(
+        ["dopamine_game", "iteration"])
+    assert len(table) == 60 * 199 and set(table.n_seeds) == {5}
+    assert baselines.seed_columns(table) == [f"seed_{s}" for s in range(5)]
+    for key, (mean, low, high) in SUMMARY_BEFORE.items():
+        row = table.loc[key]
+        values = [row[f"seed_{s}"] for s in range(5)]
+        assert row["mean"] == pytest.approx(statistics.fmean(values))
+        assert row["mean"] == pytest.approx(mean, abs=0.05 + 0.05)  # both rounded to 0.1
+        assert (row["min"], row["max"]) == (low, high)  # rounding commutes with min and max
+
+
+def test_packaged_reference_file_is_small():
+    path = Path(baselines.__file__).parent.parent / "data" / baselines.REFERENCE_FILE
+    assert path.stat().st_size < 1_000_000
+
+
+@needs_shared
+def test_per_seed_table_matches_the_shared_source():
+    """Every packaged value is the shared file's DQN value of that game, iteration and seed,
+    rounded to one decimal; the summary is the source's, within that rounding."""
+    games = {"roadrunner", "mspacman", "pong", "breakout", "airraid"}
+    source: dict[tuple[str, int], dict[int, float]] = {}
+    with open(SHARED_CSV, newline="") as f:
+        for r in csv.DictReader(f):
+            if r["agent"] == "DQN" and r["game"] in games:
+                source.setdefault((r["game"], int(r["iteration"])), {})[
+                    int(r["seed_index"])] = float(r["train_episode_return_mean"])
+    table = baselines.load_dopamine_reference(per_seed=True).set_index(
+        ["dopamine_game", "iteration"])
+    for key, seeds in source.items():
+        row = table.loc[key]
+        for seed, value in seeds.items():
+            assert row[f"seed_{seed}"] == pytest.approx(value, abs=0.05 + 1e-9)
+        assert row["mean"] == pytest.approx(statistics.fmean(seeds.values()), abs=0.05)
+        assert row["min"] == pytest.approx(min(seeds.values()), abs=0.05 + 1e-9)
+    for (game, iteration), (mean, _, _) in SUMMARY_BEFORE.items():
+        exact = statistics.fmean(source[(game, iteration)].values())
+        assert round(exact, 1) == mean
+
+
+@needs_shared
 def test_committed_reference_is_derived_from_the_shared_csv():
     result = subprocess.run([sys.executable, "scripts/make_dopamine_reference.py", "--check"],
                             cwd=REPO, capture_output=True, text=True, check=False)

@@ -5,9 +5,9 @@
 
 Dopamine plots, per iteration of 250,000 agent steps (1M frames), the mean return of the
 TRAINING games of that iteration (not evaluation games). Our ``iterations.csv`` has the
-same number in ``train_raw_return_mean``. The reference is the compact per-iteration table
-of Dopamine's 5 seeds shipped in ``dqn_atari/data/dopamine_dqn_legacy.csv`` (see
-``scripts/make_dopamine_reference.py`` for its source).
+same number in ``train_raw_return_mean``. The reference is Dopamine's 5 seeds per game and
+iteration, shipped in ``dqn_atari/data/dopamine_dqn_legacy_per_seed.csv`` and read by
+``dqn_atari.analysis.baselines`` (see ``scripts/make_dopamine_reference.py`` for its source).
 
 The target for a run of the ``dopamine_dqn`` preset: at every iteration from 1 on, its value
 lies inside Dopamine's 5-seed range widened by ``widen`` (25%) of the seeds' mean on each
@@ -26,11 +26,15 @@ import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
-FRAMES_PER_ITERATION = 1_000_000  # Dopamine: 250,000 agent steps x 4 frames
-REFERENCE_FILE = "dopamine_dqn_legacy.csv"
+from dqn_atari.analysis.baselines import (
+    FRAMES_PER_ITERATION,
+    REFERENCE_FILE,
+    dopamine_game,
+    load_dopamine_reference,
+)
+
 JUDGED_EXPERIMENT = "dopamine_dqn"
 DEFAULT_WIDEN = 0.25
 FIRST_JUDGED_ITERATION = 1
@@ -50,22 +54,15 @@ class ReferencePoint:
         return self.min - widen * abs(self.mean), self.max + widen * abs(self.mean)
 
 
-def dopamine_game(game: str) -> str:
-    """Dopamine's name of an ALE game: snake_case without underscores (``ms_pacman``)."""
-    return game.replace("_", "")
-
-
 def load_reference(game: str) -> dict[int, ReferencePoint]:
     """Dopamine's per-iteration DQN training returns of ``game`` (iteration -> point)."""
-    text = resources.files("dqn_atari.data").joinpath(REFERENCE_FILE).read_text()
-    wanted = dopamine_game(game)
-    points = {int(r["iteration"]): ReferencePoint(int(r["n_seeds"]), float(r["mean"]),
-                                                  float(r["min"]), float(r["max"]))
-              for r in csv.DictReader(text.splitlines()) if r["game"] == wanted}
-    if not points:
-        raise ValueError(f"Dopamine publishes no DQN curve for {game!r} ({wanted!r} is not in "
-                         f"dqn_atari/data/{REFERENCE_FILE})")
-    return points
+    table = load_dopamine_reference([game])
+    if table.empty:
+        raise ValueError(f"Dopamine publishes no DQN curve for {game!r} "
+                         f"({dopamine_game(game)!r} is not in dqn_atari/data/{REFERENCE_FILE})")
+    return {int(r.iteration): ReferencePoint(int(r.n_seeds), float(r.mean), float(r.min),
+                                             float(r.max))
+            for r in table.itertuples(index=False)}
 
 
 def partial_iteration(run_dir: Path, completed: int) -> dict[str, float] | None:
