@@ -1,6 +1,7 @@
-"""Entry point: ``python -m dqn_atari.side_by_side --run LABEL=RUN_DIR ... --out DIR``.
+"""Entry point: ``python -m dqn_atari.side_by_side --run LABEL=PATH ... --out DIR``.
 
-Our runs next to Dopamine's published DQN curves; the work and its documentation are in
+Our runs (one or several seeds per label) next to Dopamine's published DQN curves, with a
+Welch t-test per iteration; the work and its documentation are in
 ``dqn_atari/analysis/side_by_side.py``.
 """
 

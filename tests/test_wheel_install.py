@@ -42,7 +42,7 @@ WHEEL_MEMBERS = (
     "dqn_atari/conf/optim/rmsprop_centered.yaml",
     "dqn_atari/conf/replay/uniform.yaml",
     "dqn_atari/data/nature_dqn_2015_table2.csv",
-    "dqn_atari/data/dopamine_dqn_legacy.csv",  # the Dopamine overlay reads it from the package
+    "dqn_atari/data/dopamine_dqn_legacy_per_seed.csv",  # the Dopamine overlay reads it
     "dqn_atari/data/SOURCES.md",  # and this cites its source
     "dqn_atari/analysis/report.py",
     "dqn_atari/bench/__main__.py",
