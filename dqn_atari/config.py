@@ -86,6 +86,9 @@ class OptimConfig:
     decay: float = 0.95  # RMSProp squared- and mean-gradient decay
     eps: float = NATURE_RMSPROP_EPS  # inside sqrt for rmsprop_centered; Adam's eps otherwise
     max_grad_norm: float = 0.0  # 0 disables gradient clipping (the paper clips the TD error only)
+    # rmsprop_centered: the mean square's value before the first update (0: optax, DQN Zoo;
+    # 1: TF1's RMSPropOptimizer, Dopamine). Adam refuses any other value than 0.
+    initial_mean_square: float = 0.0
 
 
 @dataclass
