@@ -92,7 +92,12 @@ def _random_batch(rng: np.random.Generator, size: int = 8):
             np.float32), terminals=(rng.random(size) < 0.1).astype(np.float32))
 
 
-@pytest.mark.parametrize("overrides", [[], ["optim.max_grad_norm=0.01"], ["agent.double_dqn=true"]])
+DOPAMINE_NETWORK = ["agent.conv_padding=same", "agent.init=glorot_uniform_zero_bias",
+                    "agent.target_init=independent", "optim.initial_mean_square=1.0"]
+
+
+@pytest.mark.parametrize("overrides", [[], ["optim.max_grad_norm=0.01"], ["agent.double_dqn=true"],
+                                       DOPAMINE_NETWORK])
 def test_vmapped_update_equals_one_update_per_seed(overrides):
     """Four updates and a target copy: same losses, parameters and moments within fp32."""
     torch.set_num_threads(1)
