@@ -43,13 +43,23 @@ class TransitionBatch(Protocol):
     terminals: np.ndarray  # (B,) float32, 1.0 = discount 0 after this transition
 
 
+TARGET_INITS = ("copy", "independent")  # agent.target_init: Nature, DQN Zoo | Dopamine
+
+
+def check_target_init(target_init: str) -> None:
+    """Refuse an unknown ``agent.target_init``, naming the valid values."""
+    if target_init not in TARGET_INITS:
+        raise ValueError(f"agent.target_init={target_init!r}: use copy (Nature, DQN Zoo) or "
+                         "independent (Dopamine)")
+
+
 class DQNAgent:
     """Nature DQN (optionally Double DQN, dueling head) on one torch device.
 
     Args:
       num_actions: size of the (minimal) action set.
-      agent_cfg: gamma, double_dqn, dueling, huber_delta, device, precision, compile,
-        cuda_graph, channels_last.
+      agent_cfg: gamma, double_dqn, dueling, conv_padding, init, target_init, huber_delta,
+        device, precision, compile, cuda_graph, channels_last.
       optim_cfg: the optimizer (see ``make_optimizer``).
       stack_frames: frames per agent state.
       seed: seeds the network initialisation only (the global torch RNG is left as it was).
@@ -75,15 +85,20 @@ class DQNAgent:
         # the global CPU RNG afterwards (CUDA generators are never touched).
         with torch.random.fork_rng(devices=[]):
             torch.random.default_generator.manual_seed(seed)
-            online = NatureQNetwork(num_actions, stack_frames, dueling=agent_cfg.dueling)
-            target = NatureQNetwork(num_actions, stack_frames, dueling=agent_cfg.dueling)
+            switches = {"dueling": agent_cfg.dueling, "conv_padding": agent_cfg.conv_padding,
+                        "init": agent_cfg.init}
+            online = NatureQNetwork(num_actions, stack_frames, **switches)
+            # drawn after the online network: an independent draw until the first copy
+            target = NatureQNetwork(num_actions, stack_frames, **switches)
         # channels_last (NHWC): the same fp32 arithmetic in another memory layout; an update
         # took 46 instead of 58 ms with 1 thread on this AVX-512 CPU
         # (`python -m dqn_atari.bench learner --threads 1 [--nchw]`; README, Performance).
         memory_format = torch.channels_last if agent_cfg.channels_last else torch.contiguous_format
         self.online = online.to(self.device, memory_format=memory_format)
         self.target = target.to(self.device, memory_format=memory_format).requires_grad_(False)
-        self.sync_target()
+        check_target_init(agent_cfg.target_init)
+        if agent_cfg.target_init == "copy":  # "independent" (Dopamine): keep the target's own draw
+            self.sync_target()
 
         check_precision(agent_cfg.precision, self.device)
         set_tf32_policy(agent_cfg.precision, self.device)

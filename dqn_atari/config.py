@@ -57,6 +57,16 @@ class AgentConfig:
     gamma: float = 0.99  # discount per agent step
     double_dqn: bool = False  # van Hasselt et al. 2016 target
     dueling: bool = False  # Wang et al. 2016 head
+    # Convolution padding: "valid" (Nature, DQN Zoo: 3,136 features) | "same" (TensorFlow's
+    # 'SAME', Dopamine's network: sides 21, 11, 11, 7,744 features). networks.py
+    conv_padding: str = "valid"
+    # Initial parameters: "fan_in_uniform" (DQN Zoo: weights and biases U(+-1/sqrt(fan_in)))
+    # | "glorot_uniform_zero_bias" (Dopamine's slim defaults: Glorot-uniform weights, zero biases)
+    init: str = "fan_in_uniform"
+    # The target network at agent step 0: "copy" of the online one (Nature, DQN Zoo) |
+    # "independent" (Dopamine: its own random draw; no copy until learning has started, so
+    # the first copy is at the first target period after learning_starts_agent_steps)
+    target_init: str = "copy"
     huber_delta: float = 1.0  # the paper's "error clipping" to [-1, 1]
     batch_size: int = 32  # transitions per update
     update_period_agent_steps: int = 4  # one update every 4 agent steps
@@ -86,6 +96,9 @@ class OptimConfig:
     decay: float = 0.95  # RMSProp squared- and mean-gradient decay
     eps: float = NATURE_RMSPROP_EPS  # inside sqrt for rmsprop_centered; Adam's eps otherwise
     max_grad_norm: float = 0.0  # 0 disables gradient clipping (the paper clips the TD error only)
+    # rmsprop_centered: the mean square's value before the first update (0: optax, DQN Zoo;
+    # 1: TF1's RMSPropOptimizer, Dopamine). Adam refuses any other value than 0.
+    initial_mean_square: float = 0.0
 
 
 @dataclass

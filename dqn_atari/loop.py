@@ -11,7 +11,8 @@
   multiple of ``update_period_agent_steps`` (4) and at least ``learning_starts_agent_steps``
   -- so ``N`` agent steps give ``N / 4`` updates, for any ``N``, at the same total steps as
   one actor -- then the target copy when ``t`` is a multiple of
-  ``target_update_period_agent_steps``;
+  ``target_update_period_agent_steps`` (with ``agent.target_init=independent``, Dopamine's,
+  only once ``t`` exceeds ``learning_starts_agent_steps``);
 * the update due at step ``t`` samples the replay right after transition ``t`` is stored;
 * the last round of a phase steps only the actors needed to reach the phase's end.
 
@@ -74,12 +75,23 @@ class TrainingSchedule:
     update_due: Every
     target_due: Every
     batch_size: int
+    # The target is copied only after this agent step: -1 (every period; before learning
+    # starts a copy changes nothing) | learning_starts_agent_steps for agent.target_init=
+    # independent (Dopamine copies only once its replay holds more than min_replay_history).
+    target_copies_after_agent_steps: int = -1
 
     @classmethod
     def from_config(cls, agent_cfg) -> TrainingSchedule:
+        copies_after = (agent_cfg.learning_starts_agent_steps
+                        if agent_cfg.target_init == "independent" else -1)
         return cls(training_epsilon(agent_cfg), agent_cfg.learning_starts_agent_steps,
                    Every(agent_cfg.update_period_agent_steps),
-                   Every(agent_cfg.target_update_period_agent_steps), agent_cfg.batch_size)
+                   Every(agent_cfg.target_update_period_agent_steps), agent_cfg.batch_size,
+                   copies_after)
+
+    def target_copy_due(self, agent_steps: int) -> bool:
+        """Whether the target is copied after agent step ``agent_steps``."""
+        return agent_steps > self.target_copies_after_agent_steps and self.target_due(agent_steps)
 
 
 @dataclass
@@ -187,7 +199,7 @@ def train_phase(
                 if (agent_steps >= schedule.learning_starts_agent_steps
                         and schedule.update_due(agent_steps)):
                     account(learner.submit(replay.sample(schedule.batch_size), agent_steps))
-                if schedule.target_due(agent_steps):
+                if schedule.target_copy_due(agent_steps):
                     account(learner.finish())
                     agent.sync_target()
                     if on_event is not None:

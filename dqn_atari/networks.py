@@ -18,7 +18,7 @@ network converts them to float32 and divides by 255 inside ``forward``, so only
 uint8 tensors cross the host-device boundary.
 
 ``dueling=True`` replaces the head by Wang et al. (2016)'s two streams, each a
-512-unit hidden layer on the shared 3,136 features:
+512-unit hidden layer on the shared features (3,136; 7,744 with SAME padding):
 ``Q(s, a) = V(s) + A(s, a) - mean_a' A(s, a')``.
 
 Initialisation: every weight and bias of every layer is drawn from
@@ -29,6 +29,23 @@ default initialisation happens to be the same distribution (weights:
 kaiming_uniform_ with a=sqrt(5), i.e. bound sqrt(6 / ((1 + 5) * fan_in)) =
 1/sqrt(fan_in); biases: U(+-1/sqrt(fan_in))), so the constant is exactly 1; we
 still initialise explicitly so a change of torch's defaults cannot change ours.
+
+Dopamine's network, as two switches (``agent.conv_padding``, ``agent.init``). The network
+behind Dopamine's published DQN curves (legacy TF ``_network_template``, slim's defaults)
+has the same layers but:
+
+* ``conv_padding="same"``: TensorFlow's 'SAME' padding. Each side is ceil(in / stride)
+  after a convolution, with (out - 1) * stride + kernel - in zeros added in all (never
+  fewer than 0), the smaller half before (top, left) and the larger after. The sides are
+  84 -> 21 -> 11 -> 11, a 64 x 11 x 11 = 7,744-wide flatten and 4,052,658 parameters with
+  18 actions (1,693,362 with VALID). torch's
+  ``padding="same"`` refuses stride > 1, so ``SamePaddedConv2d`` pads explicitly.
+* ``init="glorot_uniform_zero_bias"``: every weight from Glorot/Xavier-uniform,
+  U(+-sqrt(6 / (fan_in + fan_out))) with fan_out = out_channels * kh * kw for a
+  convolution (TF's and torch's convention), and every bias exactly 0.
+
+The defaults (``"valid"``, ``"fan_in_uniform"``) build the Nature network above, drawing
+the same random numbers in the same order as before the switches existed.
 """
 
 from __future__ import annotations
@@ -36,15 +53,58 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 NATURE_FRAME_SIZE = 84  # pixels per side of a processed frame
 NATURE_HIDDEN_UNITS = 512
 
 
-def _conv_output_size(size: int, kernel: int, stride: int) -> int:
-    """Output side length of a VALID convolution."""
+CONV_PADDINGS = ("valid", "same")  # agent.conv_padding: Nature / DQN Zoo | TensorFlow 'SAME' (Dopamine)
+INITS = ("fan_in_uniform", "glorot_uniform_zero_bias")  # agent.init: DQN Zoo | Dopamine (slim)
+
+
+def check_network_switches(conv_padding: str, init: str) -> None:
+    """Refuse an unknown ``agent.conv_padding`` or ``agent.init``, naming the valid values."""
+    if conv_padding not in CONV_PADDINGS:
+        raise ValueError(f"agent.conv_padding={conv_padding!r}: use valid (Nature, DQN Zoo) or "
+                         "same (TensorFlow 'SAME', Dopamine's network)")
+    if init not in INITS:
+        raise ValueError(f"agent.init={init!r}: use fan_in_uniform (DQN Zoo) or "
+                         "glorot_uniform_zero_bias (Dopamine's network)")
+
+
+def tf_same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """Zeros (before, after) TensorFlow's 'SAME' adds to a side of ``size`` pixels.
+
+    The output side is ceil(size / stride); the total is max((out - 1) * stride + kernel -
+    size, 0), the smaller half before (top or left), the larger after.
+    """
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def _conv_output_size(size: int, kernel: int, stride: int, padding: str = "valid") -> int:
+    """Output side length of a VALID or TensorFlow-'SAME' convolution."""
+    if padding == "same":
+        return -(-size // stride)
     return (size - kernel) // stride + 1
+
+
+class SamePaddedConv2d(nn.Conv2d):
+    """``nn.Conv2d`` (no padding of its own) after TensorFlow's 'SAME' zero padding.
+
+    The padding is worked out from the input's side in ``forward`` (plain ints, so it
+    works under ``torch.func.vmap`` and ``torch.compile``). It has no parameters or
+    buffers beyond the convolution's, so state dicts keep the Nature network's keys.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        top, bottom = tf_same_padding(x.shape[-2], kh, sh)
+        left, right = tf_same_padding(x.shape[-1], kw, sw)
+        return super().forward(F.pad(x, (left, right, top, bottom)))
 
 
 def dqn_default_init_(module: nn.Module) -> None:
@@ -57,6 +117,18 @@ def dqn_default_init_(module: nn.Module) -> None:
             nn.init.uniform_(module.bias, -bound, bound)
 
 
+def glorot_uniform_zero_bias_init_(module: nn.Module) -> None:
+    """Glorot-uniform weights and zero biases of Conv2d/Linear, in place (slim's defaults).
+
+    Bound sqrt(6 / (fan_in + fan_out)): fan_in = in_channels * kh * kw and fan_out =
+    out_channels * kh * kw for a convolution, in_features and out_features for a linear layer.
+    """
+    if isinstance(module, (nn.Conv2d, nn.Linear)):
+        nn.init.xavier_uniform_(module.weight)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
 class NatureQNetwork(nn.Module):
     """Nature DQN convolutional Q-network, optionally with a dueling head.
 
@@ -65,6 +137,8 @@ class NatureQNetwork(nn.Module):
       stack_frames: frames per agent state (input channels).
       dueling: use Wang et al. (2016)'s value and advantage streams.
       frame_size: side of the square input frames, in pixels (84 in Nature).
+      conv_padding: "valid" (Nature, DQN Zoo) or "same" (TensorFlow 'SAME': Dopamine).
+      init: "fan_in_uniform" (DQN Zoo) or "glorot_uniform_zero_bias" (Dopamine's slim).
     """
 
     def __init__(
@@ -73,23 +147,29 @@ class NatureQNetwork(nn.Module):
         stack_frames: int = 4,
         dueling: bool = False,
         frame_size: int = NATURE_FRAME_SIZE,
+        conv_padding: str = "valid",
+        init: str = "fan_in_uniform",
     ) -> None:
         super().__init__()
+        check_network_switches(conv_padding, init)
         self.num_actions = num_actions
         self.stack_frames = stack_frames
         self.dueling = dueling
+        self.conv_padding = conv_padding
+        self.init = init
 
         side = frame_size
         for kernel, stride in ((8, 4), (4, 2), (3, 1)):
-            side = _conv_output_size(side, kernel, stride)
-        self.num_features = 64 * side * side  # 3,136 for 84x84 frames
+            side = _conv_output_size(side, kernel, stride, conv_padding)
+        self.num_features = 64 * side * side  # 84x84 frames: 3,136 (valid) or 7,744 (same)
 
+        conv = SamePaddedConv2d if conv_padding == "same" else nn.Conv2d
         self.torso = nn.Sequential(
-            nn.Conv2d(stack_frames, 32, kernel_size=8, stride=4),
+            conv(stack_frames, 32, kernel_size=8, stride=4),
             nn.ReLU(),
-            nn.Conv2d(32, 64, kernel_size=4, stride=2),
+            conv(32, 64, kernel_size=4, stride=2),
             nn.ReLU(),
-            nn.Conv2d(64, 64, kernel_size=3, stride=1),
+            conv(64, 64, kernel_size=3, stride=1),
             nn.ReLU(),
             nn.Flatten(),
         )
@@ -110,7 +190,7 @@ class NatureQNetwork(nn.Module):
                 nn.ReLU(),
                 nn.Linear(NATURE_HIDDEN_UNITS, num_actions),
             )
-        self.apply(dqn_default_init_)
+        self.apply(dqn_default_init_ if init == "fan_in_uniform" else glorot_uniform_zero_bias_init_)
 
     def q_from_features(self, features: torch.Tensor) -> torch.Tensor:
         """Q-values (B, num_actions) from torso features (B, num_features)."""

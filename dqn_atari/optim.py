@@ -130,18 +130,34 @@ class CenteredRMSprop(torch.optim.Optimizer):
         return loss
 
 
+def check_initial_mean_square(optim_cfg: OptimConfig) -> None:
+    """Refuse ``optim.initial_mean_square`` where it has no meaning (Adam) or is negative."""
+    value = optim_cfg.initial_mean_square
+    if value < 0:
+        raise ValueError(f"optim.initial_mean_square={value}: a mean square cannot be negative "
+                         "(0: optax, DQN Zoo; 1: TF1, Dopamine)")
+    if value != 0 and optim_cfg.name != "rmsprop_centered":
+        raise ValueError(f"optim.initial_mean_square={value} with optim.name={optim_cfg.name}: "
+                         "only rmsprop_centered has a mean square to start; set "
+                         "optim.initial_mean_square=0")
+
+
 def make_optimizer(params: Iterable[torch.Tensor], optim_cfg: OptimConfig,
                    capturable: bool = False) -> torch.optim.Optimizer:
     """The optimizer named by ``optim_cfg.name``; both step with multi-tensor (foreach) kernels.
 
-    * "rmsprop_centered": ``CenteredRMSprop(lr, decay, eps)`` -- Nature DQN. Its step is
-      graph-safe as it is (no host reads, constant hyper-parameters).
+    * "rmsprop_centered": ``CenteredRMSprop(lr, decay, eps, initial_mean_square)`` -- Nature
+      DQN (``initial_mean_square`` 0; TF1 and Dopamine: 1). Its step is graph-safe as it is
+      (no host reads, constant hyper-parameters).
     * "adam": ``torch.optim.Adam(lr, eps=optim_cfg.eps, foreach=True)`` -- NOT the Nature
-      setting (Rainbow/Dopamine-JAX style); ``decay`` is unused. ``capturable=True`` keeps its
-      step count on the device, as a CUDA graph capture requires.
+      setting (Rainbow/Dopamine-JAX style); ``decay`` is unused and ``initial_mean_square``
+      must be 0. ``capturable=True`` keeps its step count on the device, as a CUDA graph
+      capture requires.
     """
+    check_initial_mean_square(optim_cfg)
     if optim_cfg.name == "rmsprop_centered":
-        return CenteredRMSprop(params, lr=optim_cfg.lr, decay=optim_cfg.decay, eps=optim_cfg.eps)
+        return CenteredRMSprop(params, lr=optim_cfg.lr, decay=optim_cfg.decay, eps=optim_cfg.eps,
+                               initial_mean_square=optim_cfg.initial_mean_square)
     if optim_cfg.name == "adam":
         return torch.optim.Adam(params, lr=optim_cfg.lr, eps=optim_cfg.eps, foreach=True,
                                 capturable=capturable)

@@ -93,7 +93,7 @@ def packed_train_phase(
                         and schedule.update_due(agent_steps)):
                     batches = [seed.replay.sample(schedule.batch_size) for seed in seeds]
                     account(learner.update(batches), agent_steps)
-                if schedule.target_due(agent_steps):
+                if schedule.target_copy_due(agent_steps):
                     learner.sync_target()
                     if on_event is not None:
                         on_event("sync_target", agent_steps, learner.num_updates)

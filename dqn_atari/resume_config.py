@@ -33,6 +33,11 @@ LEGACY_VALUES: dict[str, Any] = {
     "agent.channels_last": False,  # NCHW convolutions
     "agent.precision": "fp32",  # before the switch, every run was fp32
     "agent.cuda_graph": False,
+    # the Nature network and optimizer, as every run had before the Dopamine switches
+    "agent.conv_padding": "valid",
+    "agent.init": "fan_in_uniform",
+    "agent.target_init": "copy",
+    "optim.initial_mean_square": 0.0,
     # the evaluation phase used the final protocol's cap
     "env.max_episode_frames_eval_phase": lambda recorded: recorded["env"]["max_episode_frames_eval"],
 }

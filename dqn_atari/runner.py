@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dqn_atari import final_eval, provenance, seeds
 from dqn_atari.actor import GameResult, make_actor
-from dqn_atari.agent import DQNAgent
+from dqn_atari.agent import DQNAgent, check_target_init
 from dqn_atari.checkpoint import (
     CheckpointUnreadableError,
     checkpoint_paths,
@@ -45,6 +45,8 @@ from dqn_atari.loop import (
     train_phase,
 )
 from dqn_atari.metrics import EPISODE_FIELDS, ITERATION_FIELDS, CsvSink, WandbSink
+from dqn_atari.networks import check_network_switches
+from dqn_atari.optim import check_initial_mean_square
 from dqn_atari.replay import make_replay
 from dqn_atari.resume_config import record_changes
 from dqn_atari.run_lock import RunDirLock
@@ -106,6 +108,9 @@ def validate_config(cfg: DictConfig) -> None:
                           "choose stop (the default) or start_over")
     try:
         check_resize_interpolation(cfg.env.resize_interpolation)
+        check_network_switches(cfg.agent.conv_padding, cfg.agent.init)
+        check_target_init(cfg.agent.target_init)
+        check_initial_mean_square(cfg.optim)
     except ValueError as error:
         raise ConfigError(str(error)) from None
 

@@ -132,6 +132,18 @@ def test_sync_target_copies_online():
         assert p_o.data_ptr() != p_t.data_ptr()  # a copy, not shared storage
 
 
+def test_independent_target_init_is_dopamines():
+    """agent.target_init=independent: the target keeps its own draw; the online net is unchanged."""
+    copied, independent = _agent(seed=3), _agent(seed=3, target_init="independent")
+    for a, b in zip(copied.online.parameters(), independent.online.parameters()):
+        assert torch.equal(a, b)
+    assert all(not torch.equal(o, t) for o, t in
+               zip(independent.online.parameters(), independent.target.parameters()))
+    independent.sync_target()
+    for o, t in zip(independent.online.parameters(), independent.target.parameters()):
+        assert torch.equal(o, t)
+
+
 def test_seed_determines_initialisation_and_leaves_global_rng_alone():
     torch.manual_seed(123)
     expected_draw = torch.rand(1)

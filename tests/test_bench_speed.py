@@ -34,6 +34,15 @@ def test_learner_benchmark_measures_each_setting_against_the_first():
     assert out["skipped"] == {"graph-fp32": "CUDA only"}  # no GPU in CI
 
 
+def test_learner_benchmark_times_dopamines_network():
+    out = _last_json(run_module("dqn_atari.bench", "learner", "--threads", "1", "--updates", "1",
+                                "--acts", "2", "--conv-padding", "same", "--init",
+                                "glorot_uniform_zero_bias", "--num-actions", "18", timeout=600))
+    assert out["num_parameters"] == 4_052_658  # SAME padding: 7,744 features, 18 actions
+    assert (out["conv_padding"], out["init"]) == ("same", "glorot_uniform_zero_bias")
+    assert out["update_ms_threads_1"] > 0
+
+
 def test_learner_benchmark_names_a_bad_setting():
     result = run_module("dqn_atari.bench", "learner", "--learner", "fast-fp16", timeout=600)
     assert result.returncode != 0 and "eager-fp32, compile-bf16, graph-tf32" in result.stderr

@@ -78,6 +78,23 @@ def test_nature_preset():
     assert group["initial_mean_square"] == 0.0
 
 
+@pytest.mark.parametrize("initial", [0.0, 1.0])
+def test_initial_mean_square_key_reaches_the_optimizer_state(initial):
+    param = torch.nn.Parameter(torch.tensor([1.0, 3.0]))
+    opt = make_optimizer([param], OptimConfig(lr=LR, decay=DECAY, eps=EPS,
+                                              initial_mean_square=initial))
+    assert opt.param_groups[0]["initial_mean_square"] == initial
+    param.grad = torch.zeros(2)  # a zero gradient: ms = decay * initial after one step
+    opt.step()
+    torch.testing.assert_close(opt.state[param]["ms"], torch.full((2,), DECAY * initial))
+
+
+def test_adam_refuses_a_nonzero_initial_mean_square():
+    param = torch.nn.Parameter(torch.zeros(3))
+    with pytest.raises(ValueError, match="optim.initial_mean_square=1.0 with optim.name=adam"):
+        make_optimizer([param], OptimConfig(name="adam", initial_mean_square=1.0))
+
+
 def test_adam_preset():
     param = torch.nn.Parameter(torch.zeros(3))
     opt = make_optimizer([param], OptimConfig(name="adam", lr=6.25e-5, eps=1.5e-4))

@@ -42,6 +42,7 @@ import torch
 from conftest import compose, run_module
 from tolerances import (
     FLOAT64_REL_TOLERANCE,
+    LONGEST_SUM_TERMS,
     assert_close_to_scale,
     fp32_update_tolerance,
     max_moved,
@@ -133,8 +134,13 @@ def _random_batch(rng: np.random.Generator, size: int = 8):
             np.float32), terminals=(rng.random(size) < 0.1).astype(np.float32))
 
 
+DOPAMINE_NETWORK = ["agent.conv_padding=same", "agent.init=glorot_uniform_zero_bias",
+                    "agent.target_init=independent", "optim.initial_mean_square=1.0"]
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-@pytest.mark.parametrize("overrides", [[], ["optim.max_grad_norm=0.01"], ["agent.double_dqn=true"]])
+@pytest.mark.parametrize("overrides", [[], ["optim.max_grad_norm=0.01"], ["agent.double_dqn=true"],
+                                       DOPAMINE_NETWORK])
 def test_vmapped_update_equals_one_update_per_seed(overrides, dtype):
     """Four updates and a target copy: the same maths in float64, rounding apart in float32."""
     torch.set_num_threads(1)
@@ -172,8 +178,10 @@ def test_vmapped_update_equals_one_update_per_seed(overrides, dtype):
                     assert_close_to_scale(state[key][name], tensor, FLOAT64_REL_TOLERANCE,
                                            (key, name))
                 else:
+                    # SAME padding: fc1 sums 7,744 inputs, the longest sum of that network
+                    terms = 7744 if overrides is DOPAMINE_NETWORK else LONGEST_SUM_TERMS
                     diff = float((state[key][name] - tensor).abs().max())
-                    assert diff <= fp32_update_tolerance(updates, moved), (key, name, diff)
+                    assert diff <= fp32_update_tolerance(updates, moved, terms), (key, name, diff)
         for index, moments in reference["optimizer"]["state"].items():
             for name, tensor in moments.items():
                 # The moments are squares and means of gradients: relative to their scale.

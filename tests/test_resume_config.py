@@ -87,3 +87,45 @@ def test_a_new_run_dir_takes_the_command_line_as_it_is(tmp_path):
 def test_explicit_override_keys():
     assert explicit_override_keys(["optim.lr=1e-4", "+extra.a=1", "experiment=fast"]) == {
         "optim.lr", "extra.a", "experiment"}
+
+
+# A tiny dopamine_dqn run (counts in agent steps): iterations of 100, learning from step 50.
+TINY_DOPAMINE = ["experiment=dopamine_dqn", "logger.wandb_mode=disabled", "logger.progress_bar=false",
+                 "agent.device=cpu", "torch_threads=1", "final_eval.enabled=false",
+                 "train_agent_steps_per_iteration=100", "eval_agent_steps_per_iteration=0",
+                 "agent.learning_starts_agent_steps=50", "agent.target_update_period_agent_steps=40",
+                 "replay.capacity=500"]
+NEW_NETWORK_KEYS = {"agent": ("conv_padding", "init", "target_init"),
+                    "optim": ("initial_mean_square",)}
+
+
+def test_a_dopamine_dqn_run_from_before_the_network_switches_resumes_with_its_network(tmp_path):
+    """Issue 20 made dopamine_dqn Dopamine's network; a run started earlier keeps the Nature one."""
+    old_network = ["agent.conv_padding=valid", "agent.init=fan_in_uniform",
+                   "agent.target_init=copy", "optim.initial_mean_square=0"]
+    Runner(compose(TINY_DOPAMINE + old_network + [f"run_dir={tmp_path}", "total_frames=400"])).run()
+    path = tmp_path / "config.yaml"
+    recorded = yaml.safe_load(path.read_text())
+    for section, keys in NEW_NETWORK_KEYS.items():
+        for key in keys:
+            del recorded[section][key]  # as the version before the switches wrote it
+    recorded["total_frames"] = 800  # a budget of 2 iterations, stopped after the first
+    path.write_text(yaml.safe_dump(recorded))
+
+    overrides = TINY_DOPAMINE + [f"run_dir={tmp_path}"]  # today's preset: SAME, Glorot, ...
+    assert compose(overrides).agent.conv_padding == "same"
+    cfg, notes, _ = config_for_resume(compose(overrides), explicit_override_keys(overrides))
+    assert (cfg.agent.conv_padding, cfg.agent.init, cfg.agent.target_init) == (
+        "valid", "fan_in_uniform", "copy")
+    assert cfg.optim.initial_mean_square == 0.0
+    assert "agent.conv_padding: 'valid' as started (today's default: 'same')" in notes
+    assert "optim.initial_mean_square: 0.0 as started (today's default: 1.0)" in notes
+
+    runner = Runner(cfg)
+    runner.run()  # loads the Nature network's checkpoint: a SAME network could not
+    assert runner.agent.online.num_features == 3136
+    assert runner.agent.optimizer.param_groups[0]["initial_mean_square"] == 0.0
+    resumed = yaml.safe_load(path.read_text())
+    assert resumed["agent"]["conv_padding"] == "valid" and resumed["agent"]["init"] == "fan_in_uniform"
+    with open(tmp_path / "metrics" / "iterations.csv", newline="") as f:
+        assert [int(r["frames"]) for r in csv.DictReader(f)] == [400, 800]

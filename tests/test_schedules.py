@@ -47,3 +47,19 @@ def test_every():
     every_4 = Every(4)
     assert [s for s in range(13) if every_4(s)] == [4, 8, 12]  # never at step 0
     assert not any(Every(0)(s) for s in range(10))  # period 0 disables
+
+
+def test_independent_target_is_first_copied_after_learning_starts_as_dopamine():
+    """dqn.gin: target every 8,000 agent steps, copies once the replay holds > 20,000."""
+    from dqn_atari.config import AgentConfig
+    from dqn_atari.loop import TrainingSchedule
+
+    dopamine = AgentConfig(target_update_period_agent_steps=8000,
+                           learning_starts_agent_steps=20000, target_init="independent")
+    schedule = TrainingSchedule.from_config(dopamine)
+    copies = [t for t in range(1, 40_001) if schedule.target_copy_due(t)]
+    assert copies == [24_000, 32_000, 40_000]
+    nature = TrainingSchedule.from_config(AgentConfig(target_update_period_agent_steps=8000,
+                                                      learning_starts_agent_steps=20000))
+    assert [t for t in range(1, 40_001) if nature.target_copy_due(t)] == [
+        8_000, 16_000, 24_000, 32_000, 40_000]  # as before: copies before learning change nothing

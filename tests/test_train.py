@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import REPO, compose, run_module
 from omegaconf import OmegaConf
 
@@ -93,6 +94,28 @@ def test_dopamine_dqn_preset_is_dopamines_dqn_gin():
     assert agent.huber_delta == 1.0 and cfg.replay.capacity == 1_000_000
     assert cfg.train_agent_steps_per_iteration == 250_000
     assert cfg.total_frames // 4 // cfg.train_agent_steps_per_iteration == 200
+    # Dopamine's network and TF1's RMSProp (issue 20)
+    assert (agent.conv_padding, agent.init) == ("same", "glorot_uniform_zero_bias")
+    assert agent.target_init == "independent" and optim.initial_mean_square == 1.0
+
+
+def test_dopamine_dqn_preset_builds_dopamines_network_and_optimizer():
+    cfg = compose(["experiment=dopamine_dqn", "agent.device=cpu"])
+    agent = DQNAgent(18, cfg.agent, cfg.optim, cfg.env.stack_frames, seed=0)
+    assert agent.online.num_features == 7744
+    assert sum(p.numel() for p in agent.online.parameters()) == 4_052_658
+    assert float(agent.online.head[0].bias.abs().max()) == 0.0  # zero biases
+    # the target is its own draw, not a copy
+    assert not torch.equal(agent.online.head[0].weight, agent.target.head[0].weight)
+    assert agent.optimizer.param_groups[0]["initial_mean_square"] == 1.0
+    # the Nature network under Dopamine's settings stays reachable by override
+    nature_net = compose(["experiment=dopamine_dqn", "agent.device=cpu", "agent.conv_padding=valid",
+                          "agent.init=fan_in_uniform", "agent.target_init=copy",
+                          "optim.initial_mean_square=0"])
+    old = DQNAgent(18, nature_net.agent, nature_net.optim, 4, seed=0)
+    assert old.online.num_features == 3136
+    assert old.optimizer.param_groups[0]["initial_mean_square"] == 0.0
+    assert all(torch.equal(a, b) for a, b in zip(old.online.parameters(), old.target.parameters()))
 
 
 def test_mistyped_override_is_an_error_with_a_suggestion():

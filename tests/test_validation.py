@@ -23,11 +23,23 @@ from dqn_atari.train import precheck
     ("agent.update_period_agent_steps=0", "agent.update_period_agent_steps=0 must be at least 1"),
     ("on_unreadable_checkpoints=maybe", "choose stop (the default) or start_over"),
     ("env.resize_interpolation=bilinear", "env.resize_interpolation=pil_bilinear"),
+    ("agent.conv_padding=SAME", "agent.conv_padding='SAME': use valid"),
+    ("agent.init=glorot", "agent.init='glorot': use fan_in_uniform"),
+    ("agent.target_init=zero", "agent.target_init='zero': use copy"),
+    ("optim.initial_mean_square=-1", "optim.initial_mean_square=-1.0: a mean square cannot be negative"),
 ])
 def test_bad_values_are_refused_before_hydra_runs(override, message, tmp_path):
     with pytest.raises(ConfigError, match=message.replace("(", "\\(").replace(")", "\\)")):
         precheck(["experiment=smoke", override, f"run_dir={tmp_path / 'run'}"])
     assert not (tmp_path / "run").exists()  # nothing was created
+
+
+def test_adam_refuses_an_initial_mean_square(tmp_path):
+    with pytest.raises(ConfigError, match="optim.initial_mean_square=1.0 with optim.name=adam.*"
+                       "set optim.initial_mean_square=0"):
+        precheck(["experiment=smoke", "optim=adam", "optim.initial_mean_square=1",
+                  f"run_dir={tmp_path / 'run'}"])
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")

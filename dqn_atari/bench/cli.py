@@ -131,7 +131,9 @@ def bench_learner_cmd(args: argparse.Namespace) -> dict[str, Any]:
     return bench_learner_figures(threads=_ints(args.threads), updates=args.updates,
                                  acts=args.acts, device=args.device,
                                  channels_last=not args.nchw,
-                                 settings=_names(args.learner))
+                                 settings=_names(args.learner),
+                                 conv_padding=args.conv_padding, init=args.init,
+                                 num_actions=args.num_actions)
 
 
 def bench_train_cmd(args: argparse.Namespace) -> dict[str, Any]:
@@ -184,6 +186,13 @@ def _add_speed_subcommands(sub) -> None:
     learner.add_argument("--nchw", action="store_true",
                          help="NCHW convolutions (agent.channels_last=false), for comparison")
     learner.add_argument("--learner", default="eager-fp32", help=LEARNER_HELP)
+    learner.add_argument("--conv-padding", default="valid", choices=("valid", "same"),
+                         help="agent.conv_padding: valid (Nature) or same (Dopamine's network)")
+    learner.add_argument("--init", default="fan_in_uniform",
+                         choices=("fan_in_uniform", "glorot_uniform_zero_bias"),
+                         help="agent.init (speed does not depend on it)")
+    learner.add_argument("--num-actions", type=int, default=6,
+                         help="Q-values per state (6: Pong; 18: the full action set)")
     learner.set_defaults(func=bench_learner_cmd)
 
     train = sub.add_parser("train", help="learning-phase agent steps/s of the nature preset")

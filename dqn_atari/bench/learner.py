@@ -158,8 +158,13 @@ def bench_learner(
 
 def bench_learner_figures(threads: tuple[int, ...] = (1, 2), updates: int = 40,
                           acts: int = 200, device: str = "cpu", channels_last: bool = True,
-                          settings: tuple[str, ...] = (BASELINE_SETTING,)) -> dict[str, Any]:
+                          settings: tuple[str, ...] = (BASELINE_SETTING,),
+                          conv_padding: str = "valid", init: str = "fan_in_uniform",
+                          num_actions: int = 6) -> dict[str, Any]:
     """``bench_learner`` as ``python -m dqn_atari.bench learner`` reports it (rounded, loads).
+
+    ``conv_padding`` and ``init`` are ``agent.conv_padding`` and ``agent.init`` (``same`` and
+    ``glorot_uniform_zero_bias``: Dopamine's network); ``num_actions`` the Q-network's outputs.
 
     One ``bench_learner`` per learner setting; the first setting's figures are also given
     without a prefix (as before settings existed), the others as ``<setting>/<key>``, with
@@ -178,9 +183,10 @@ def bench_learner_figures(threads: tuple[int, ...] = (1, 2), updates: int = 40,
         if reason is not None:
             out["skipped"][setting] = reason
             continue
-        figures = bench_learner(threads=tuple(threads), updates=updates, acts=acts,
-                                device=device,
+        figures = bench_learner(num_actions=num_actions, threads=tuple(threads),
+                                updates=updates, acts=acts, device=device,
                                 agent_cfg=AgentConfig(channels_last=channels_last,
+                                                      conv_padding=conv_padding, init=init,
                                                       **parse_learner_setting(setting)))
         if first is None:
             first = figures
@@ -192,7 +198,7 @@ def bench_learner_figures(threads: tuple[int, ...] = (1, 2), updates: int = 40,
         for n in threads:
             out[f"{setting}/speedup_threads_{n}"] = (first[f"update_ms_threads_{n}"]
                                                      / figures[f"update_ms_threads_{n}"])
-    out["channels_last"] = channels_last
+    out.update(channels_last=channels_last, conv_padding=conv_padding, init=init)
     out = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
     out.update(cpu_count=os.cpu_count(), load_average_1min_before=before,
                load_average_1min_after=load_average())
