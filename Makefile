@@ -4,6 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=
+# pytest-xdist workers for `make test` (each file's tests, and all slurm tests, stay together:
+# tests/conftest.py). PYTEST_WORKERS=0 runs the suite in this process, one test at a time.
+PYTEST_WORKERS ?= 2
 
 .PHONY: test train lint bench clean
 
@@ -16,7 +19,7 @@ $(STAMP): $(PY) pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 train: $(STAMP)
 	$(PY) -m dqn_atari.train $(ARGS)

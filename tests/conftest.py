@@ -15,6 +15,24 @@ SHARED_REFERENCE = REPO.parent / "shared" / "reference"
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
+# Under pytest-xdist (`make test` runs two workers), a test's torch threads share the cores with
+# the other worker's: OpenMP threads that spin while they wait would take the core the other
+# worker needs (a 2-thread update was 10x slower on busy cores). Passive waiting, set before
+# torch loads OpenMP, and inherited by the runs the tests start as subprocesses.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def pytest_collection_modifyitems(config, items):
+    """With pytest-xdist's ``--dist loadgroup``: a file's tests stay on one worker (its
+    module-scoped fixtures are built once), and every ``slurm`` test runs on the same worker,
+    one at a time, as they did before xdist (the cluster is one 2-CPU node)."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        group = "slurm" if item.get_closest_marker("slurm") else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
 
 def compose(overrides: list[str]):
     """The run config exactly as `python -m dqn_atari.train <overrides>` would build it."""
