@@ -1,7 +1,15 @@
 """Atomic checkpoints of everything a run needs to continue exactly.
 
-A checkpoint is one file ``checkpoints/ckpt_<agent_steps>.pt`` (a pickled dict).
-Large uint8 numpy arrays (the replay's frames) are lz4-compressed on the way.
+A checkpoint is one file ``checkpoints/ckpt_<agent_steps>.pt``: a pickle of PLAIN DATA only
+(dicts, lists, tuples, str, bytes, numbers, bools, None). Numpy arrays and torch tensors are
+written as a marker dict holding their dtype, shape and raw bytes; arrays of 1 MiB or more
+(the replay's frames), wherever they sit, are lz4-compressed. Loading uses an unpickler that
+refuses every global (``find_class``): a file that asks for any class or function, the way a
+crafted pickle runs code, is refused with ``UnsafeCheckpointError`` before anything runs.
+Checkpoints written before this format (2026-12-06) hold pickled torch tensors and classes;
+they load only with ``allow_pickle=True`` (``allow_pickled_checkpoints=true`` on the command
+line), which the user gives for files they trust.
+
 Writing goes to a temporary file in the same directory, which is fsynced and then
 renamed over the final name (atomic on POSIX), and the directory is fsynced: a
 crash at any moment leaves the previous checkpoints intact. The last
@@ -15,6 +23,7 @@ by ``remove_stale_temp_files`` (called by the one writer, under the run-dir lock
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import re
@@ -24,12 +33,17 @@ from typing import Any
 
 import lz4.frame
 import numpy as np
+import torch
 
 CHECKPOINT_DIR = "checkpoints"
 CORRUPT_DIR = "corrupt"  # under CHECKPOINT_DIR
 _NAME = re.compile(r"^ckpt_(\d+)\.pt$")
 _TEMP_NAME = re.compile(r"^\.ckpt_\d+\.pt\.tmp-\d+$")
 _COMPRESS_MIN_BYTES = 1 << 20  # arrays of 1 MiB or more are lz4-compressed
+CHECKPOINT_FORMAT = 2  # 2: plain data only (1: pickled tensors and classes, before 2026-12-06)
+_FORMAT_KEY = "checkpoint_format"
+_MARKER = "__dqn_atari_data__"  # a marker dict's only key: {_MARKER: {"kind": ..., ...}}
+ALLOW_PICKLE_HINT = "allow_pickled_checkpoints=true"
 
 
 class CheckpointNotFoundError(FileNotFoundError):
@@ -40,8 +54,12 @@ class CheckpointUnreadableError(RuntimeError):
     """Checkpoints exist but none can be read."""
 
 
+class UnsafeCheckpointError(RuntimeError):
+    """A checkpoint that would run code (or build objects) when loaded, refused."""
+
+
 class _Lz4Array:
-    """A numpy array stored as lz4-compressed bytes inside the pickle."""
+    """Format 1 (legacy): a numpy array stored as lz4-compressed bytes inside the pickle."""
 
     def __init__(self, array: np.ndarray) -> None:
         self.dtype = array.dtype.str
@@ -53,20 +71,92 @@ class _Lz4Array:
         return flat.reshape(self.shape).copy()
 
 
-def _pack(obj: Any) -> Any:
-    if isinstance(obj, np.ndarray) and obj.nbytes >= _COMPRESS_MIN_BYTES and obj.dtype != object:
-        return _Lz4Array(obj)
+def _array_marker(array: np.ndarray, scalar: bool = False) -> dict[str, Any]:
+    if array.dtype.hasobject:
+        raise TypeError("a checkpoint holds no arrays of Python objects")
+    data = np.ascontiguousarray(array).tobytes()
+    compressed = len(data) >= _COMPRESS_MIN_BYTES
+    return {_MARKER: {"kind": "ndarray", "dtype": array.dtype.str, "shape": list(array.shape),
+                      "scalar": scalar, "lz4": compressed,
+                      "data": lz4.frame.compress(data, compression_level=0) if compressed
+                      else data}}
+
+
+def _tensor_marker(tensor: torch.Tensor) -> dict[str, Any]:
+    flat = tensor.detach().cpu().contiguous().reshape(-1)
+    raw = flat.view(torch.uint8).numpy() if flat.numel() else np.zeros(0, np.uint8)
+    marker = _array_marker(raw)[_MARKER]
+    marker.update(kind="tensor", dtype=str(tensor.dtype).removeprefix("torch."),
+                  shape=list(tensor.shape))
+    return {_MARKER: marker}
+
+
+def _pack(obj: Any, where: str = "state") -> Any:
+    """``obj`` as plain data (see the module docstring); a TypeError names what cannot be."""
+    if obj is None or isinstance(obj, (bool, int, float, str, bytes)):
+        return obj
     if isinstance(obj, dict):
-        return {k: _pack(v) for k, v in obj.items()}
-    return obj
+        if _MARKER in obj:
+            raise TypeError(f"{where}: the key {_MARKER!r} is reserved")
+        return {k: _pack(v, f"{where}[{k!r}]") for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        packed = [_pack(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+        return packed if isinstance(obj, list) else tuple(packed)
+    if isinstance(obj, np.ndarray):
+        return _array_marker(obj)
+    if isinstance(obj, np.generic):
+        return _array_marker(np.asarray(obj), scalar=True)
+    if isinstance(obj, torch.Tensor):
+        return _tensor_marker(obj)
+    raise TypeError(f"{where}: a checkpoint holds plain data, arrays and tensors; "
+                    f"{type(obj).__module__}.{type(obj).__qualname__} is none of them")
+
+
+def _restore_marker(marker: dict[str, Any]) -> Any:
+    data = lz4.frame.decompress(marker["data"]) if marker["lz4"] else marker["data"]
+    if marker["kind"] == "tensor":
+        dtype = getattr(torch, marker["dtype"], None)
+        if not isinstance(dtype, torch.dtype):
+            raise UnsafeCheckpointError(f"unknown tensor dtype {marker['dtype']!r}")
+        if not data:
+            return torch.empty(marker["shape"], dtype=dtype)
+        return torch.frombuffer(bytearray(data), dtype=torch.uint8).view(dtype).reshape(
+            marker["shape"])
+    array = np.frombuffer(data, dtype=np.dtype(marker["dtype"])).reshape(marker["shape"]).copy()
+    return array[()] if marker["scalar"] else array
 
 
 def _unpack(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {_MARKER}:
+            return _restore_marker(obj[_MARKER])
+        return {k: _unpack(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_unpack(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_unpack(v) for v in obj)
+    return obj
+
+
+def _unpack_legacy(obj: Any) -> Any:
+    """Format 1: lz4 arrays of the top-level dicts restored; the rest was unpickled as is."""
     if isinstance(obj, _Lz4Array):
         return obj.restore()
     if isinstance(obj, dict):
-        return {k: _unpack(v) for k, v in obj.items()}
+        return {k: _unpack_legacy(v) for k, v in obj.items()}
     return obj
+
+
+class _PlainDataUnpickler(pickle.Unpickler):
+    """Builds dicts, lists, tuples and scalars; refuses every global (class or function)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise UnsafeCheckpointError(f"{module}.{name}")
+
+
+def loads_plain_data(data: bytes) -> Any:
+    """Unpickle ``data`` allowing no global: plain data only (``UnsafeCheckpointError``)."""
+    return _PlainDataUnpickler(io.BytesIO(data)).load()
 
 
 def checkpoint_paths(run_dir: Path) -> list[Path]:
@@ -93,8 +183,9 @@ def save_checkpoint(run_dir: Path, state: dict[str, Any], agent_steps: int, keep
     final = directory / f"ckpt_{agent_steps:012d}.pt"
     tmp = directory / f".{final.name}.tmp-{os.getpid()}"
     try:
+        packed = {_FORMAT_KEY: CHECKPOINT_FORMAT, **_pack(state)}
         with open(tmp, "wb") as f:
-            pickle.dump(_pack(state), f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(packed, f, protocol=pickle.HIGHEST_PROTOCOL)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, final)
@@ -107,16 +198,38 @@ def save_checkpoint(run_dir: Path, state: dict[str, Any], agent_steps: int, keep
     return final
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load one checkpoint file (raises on a missing or corrupt file)."""
+def load_checkpoint(path: Path, allow_pickle: bool = False) -> dict[str, Any]:
+    """Load one checkpoint file (raises on a missing, corrupt or unsafe file).
+
+    A file that asks the unpickler for any class or function is refused with
+    ``UnsafeCheckpointError`` (nothing in it runs), unless ``allow_pickle``: then a format-1
+    checkpoint (written before 2026-12-06) is unpickled as it was, running whatever it holds.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointNotFoundError(
             f"checkpoint {path} does not exist; pass an existing file or a run directory "
             f"that holds {CHECKPOINT_DIR}/ckpt_*.pt"
         )
-    with open(path, "rb") as f:
-        return _unpack(pickle.load(f))
+    data = path.read_bytes()
+    try:
+        state = loads_plain_data(data)
+    except UnsafeCheckpointError as refused:
+        if not allow_pickle:
+            raise UnsafeCheckpointError(
+                f"{path} was refused: it asks to load {refused} while being read, and a "
+                "checkpoint of this version holds plain data only, so loading it could run "
+                "code that came with the file. A checkpoint written by dqn-atari before "
+                f"2026-12-06 looks like this. If you trust where it came from, pass "
+                f"{ALLOW_PICKLE_HINT} to load it as it was written (the next checkpoint is "
+                "written in the safe format); never for a file from someone you do not trust."
+            ) from None
+        return _unpack_legacy(pickle.loads(data))
+    if not isinstance(state, dict) or state.get(_FORMAT_KEY) != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a dqn-atari checkpoint (format {CHECKPOINT_FORMAT})")
+    state = _unpack(state)
+    del state[_FORMAT_KEY]
+    return state
 
 
 def corrupt_paths(run_dir: Path) -> list[Path]:
@@ -135,18 +248,22 @@ def _move_aside(path: Path) -> Path:
     return target
 
 
-def load_latest(run_dir: Path, move_unreadable: bool = True) -> tuple[dict[str, Any], Path] | None:
+def load_latest(run_dir: Path, move_unreadable: bool = True,
+                allow_pickle: bool = False) -> tuple[dict[str, Any], Path] | None:
     """The newest readable checkpoint of ``run_dir``; None when the run has none at all.
 
     Each unreadable checkpoint is skipped with a warning and, when ``move_unreadable``
     (the run's one writer), moved to ``checkpoints/corrupt/``. Raises
     ``CheckpointUnreadableError`` when checkpoints exist (or were moved aside) and none
-    can be read.
+    can be read. A checkpoint refused as unsafe (``UnsafeCheckpointError``, see
+    ``load_checkpoint``) stops the search: it is neither skipped nor moved.
     """
     unreadable = []
     for path in checkpoint_paths(run_dir):
         try:
-            return load_checkpoint(path), path
+            return load_checkpoint(path, allow_pickle=allow_pickle), path
+        except UnsafeCheckpointError:
+            raise
         except Exception as error:  # a truncated or garbled file: fall back to an older one
             where = _move_aside(path) if move_unreadable else path
             unreadable.append(f"{where} ({type(error).__name__}: {error})")

@@ -162,6 +162,10 @@ class Config:
     # When checkpoints exist but none can be read: "stop" with an error (the default), or
     # "start_over" from agent step 0. Unreadable files are kept in checkpoints/corrupt/.
     on_unreadable_checkpoints: str = "stop"
+    # Load a checkpoint written before 2026-12-06 (pickled tensors and classes: unpickling it
+    # can run code that came with the file). Only for files you trust; never taken from a
+    # run's recorded config (dqn_atari/checkpoint.py).
+    allow_pickled_checkpoints: bool = False
     # Keys a resume may change on purpose (e.g. [optim.lr,total_frames]); any other change
     # of a key that is not safe to change on resume is refused (dqn_atari/resume_config.py).
     allow_config_change: list[str] = field(default_factory=list)

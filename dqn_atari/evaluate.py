@@ -20,7 +20,10 @@ Arguments (``key=value``):
                      wandb/offline-run-*/files/media/videos/ for ``wandb sync``;
   device=auto        torch device;
   threads=N          torch threads on the CPU (default: the run's ``torch_threads``; use 1
-                     next to other jobs: spinning threads on busy cores are much slower).
+                     next to other jobs: spinning threads on busy cores are much slower);
+  allow_pickled_checkpoints=true
+                     load a checkpoint written before 2026-12-06, whose pickle can run code
+                     that came with the file: only for files you trust (dqn_atari/checkpoint.py).
 
 A progress bar (on stderr) counts the games.
 """
@@ -45,6 +48,7 @@ from dqn_atari.agent import DQNAgent
 from dqn_atari.checkpoint import (
     CheckpointNotFoundError,
     CheckpointUnreadableError,
+    UnsafeCheckpointError,
     load_checkpoint,
     load_latest,
 )
@@ -60,24 +64,27 @@ NATURE_EVAL_EPSILON = 0.05
 NATURE_EVAL_MAX_FRAMES = 18_000  # 5 minutes at 60 Hz
 USAGE = "usage: python -m dqn_atari.evaluate run_dir=PATH | checkpoint=PATH [episodes=30] " \
         "[seed=N] [video=out.mp4] [video_games=1] [wandb=online|offline|disabled] [device=auto] " \
-        "[threads=N]"
+        "[threads=N] [allow_pickled_checkpoints=true]"
 WANDB_VIDEO_KEY = "eval_nature/video"
 
 
-def load_for_evaluation(run_dir: str | None, checkpoint: str | None) -> tuple[dict, Path]:
+def load_for_evaluation(run_dir: str | None, checkpoint: str | None,
+                        allow_pickle: bool = False) -> tuple[dict, Path]:
     """The checkpoint to evaluate, loaded, with an error that says what to pass instead.
 
     ``run_dir``: its newest readable checkpoint, falling back to an older one with a
     warning as ``train`` does (files are left where they are: ``evaluate`` only reads).
+    A checkpoint that would run code when loaded is refused (``UnsafeCheckpointError``)
+    unless ``allow_pickle``.
     """
     if checkpoint:
         path = Path(checkpoint)
         if not path.is_file():
             raise CheckpointNotFoundError(f"checkpoint {path} does not exist")
-        return load_checkpoint(path), path
+        return load_checkpoint(path, allow_pickle=allow_pickle), path
     if not run_dir:
         raise CheckpointNotFoundError(f"pass run_dir=... or checkpoint=...\n{USAGE}")
-    found = load_latest(Path(run_dir), move_unreadable=False)
+    found = load_latest(Path(run_dir), move_unreadable=False, allow_pickle=allow_pickle)
     if found is None:
         raise CheckpointNotFoundError(
             f"no checkpoint in {run_dir}/checkpoints/: train first "
@@ -240,7 +247,7 @@ def path_or(args: dict[str, str]) -> str:
 
 def _parse(args: list[str]) -> dict[str, str]:
     allowed = {"run_dir", "checkpoint", "episodes", "seed", "video", "video_games", "wandb",
-               "device", "threads"}
+               "device", "threads", "allow_pickled_checkpoints"}
     parsed = {}
     for arg in args:
         key, sep, value = arg.partition("=")
@@ -265,6 +272,9 @@ def _check_args(args: dict[str, str]) -> tuple[int, Path | None, int]:
         raise ValueError(f"video_games={video_games}: choose 1 to episodes={episodes}")
     if "wandb" in args and args["wandb"] not in WANDB_MODES:
         raise ValueError(f"wandb={args['wandb']}: use one of {', '.join(WANDB_MODES)}")
+    if args.get("allow_pickled_checkpoints", "false") not in ("true", "false"):
+        raise ValueError(f"allow_pickled_checkpoints={args['allow_pickled_checkpoints']}: "
+                         "use true or false")
     if "threads" in args and not (args["threads"].isdigit() and int(args["threads"]) >= 1):
         raise ValueError(f"threads={args['threads']}: give a whole number of torch threads, "
                          "1 or more")
@@ -281,10 +291,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
-            state, path = load_for_evaluation(args.get("run_dir"), args.get("checkpoint"))
+            state, path = load_for_evaluation(
+                args.get("run_dir"), args.get("checkpoint"),
+                allow_pickle=args.get("allow_pickled_checkpoints") == "true")
         for warning in caught:
             print(f"warning: {warning.message}", file=sys.stderr)
-    except (CheckpointNotFoundError, CheckpointUnreadableError) as error:
+    except (CheckpointNotFoundError, CheckpointUnreadableError, UnsafeCheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Exception as error:  # an explicit checkpoint=PATH that is not a readable checkpoint

@@ -42,7 +42,8 @@ LEGACY_VALUES: dict[str, Any] = {
     "env.max_episode_frames_eval_phase": lambda recorded: recorded["env"]["max_episode_frames_eval"],
 }
 RENAMED_VALUES = {("env.resize_interpolation", "bilinear"): "linear"}  # same OpenCV resize
-NEVER_TAKEN_FROM_THE_RECORD = ("run_dir", "allow_config_change")  # not how the run trains
+# not how the run trains; a trust decision is made anew by each command
+NEVER_TAKEN_FROM_THE_RECORD = ("run_dir", "allow_config_change", "allow_pickled_checkpoints")
 CHANGES_FILE = "config_changes.yaml"
 # Keys that may differ on resume without a word: where and how the run reports and runs,
 # not what it computes.

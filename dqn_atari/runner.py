@@ -462,7 +462,8 @@ class Runner:
             print(f"[dqn_atari] removed {stale}, left by a checkpoint writer that died",
                   flush=True)
         try:
-            found = load_latest(self.run_dir)
+            found = load_latest(self.run_dir,
+                                allow_pickle=self.cfg.allow_pickled_checkpoints)
         except CheckpointUnreadableError as error:
             if self.cfg.on_unreadable_checkpoints != "start_over":
                 raise

@@ -25,7 +25,11 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from dqn_atari.checkpoint import CheckpointNotFoundError, CheckpointUnreadableError
+from dqn_atari.checkpoint import (
+    CheckpointNotFoundError,
+    CheckpointUnreadableError,
+    UnsafeCheckpointError,
+)
 from dqn_atari.config import register_configs
 from dqn_atari.envs import UnknownGameError
 from dqn_atari.loop import NonFiniteLossError
@@ -81,6 +85,7 @@ def train(cfg: DictConfig, config_changes: dict | None = None,
     try:
         summary = Runner(cfg, config_changes=config_changes, lock=lock).run()
     except (ConfigError, UnknownGameError, CheckpointNotFoundError, CheckpointUnreadableError,
+            UnsafeCheckpointError,
             RunDirBusyError, MemoryError) as error:
         if lock is not None and lock.held:  # failed before the run (which records its own)
             record_failure(cfg.run_dir, "failed", error)
@@ -149,7 +154,8 @@ def train_packed(cfg: DictConfig, hydra_cfg) -> list[dict]:
                   "that differ from today's composition:\n  " + "\n  ".join(notes), flush=True)
         summaries = PackedRunner(configs, changes, locks).run()
     except (ConfigError, ConfigChangedError, UnknownGameError, CheckpointNotFoundError,
-            CheckpointUnreadableError, RunDirBusyError, MemoryError) as error:
+            CheckpointUnreadableError, UnsafeCheckpointError, RunDirBusyError,
+            MemoryError) as error:
         for lock in locks:
             if lock.held and not isinstance(error, ConfigChangedError):  # failed before the run
                 record_failure(lock.path.parent, "failed", error)

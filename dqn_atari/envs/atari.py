@@ -197,7 +197,7 @@ class NatureAtariEnv:
     def get_state(self) -> dict[str, Any]:
         """Everything needed to continue this game exactly (emulator, RNGs, counters)."""
         return {
-            "ale_state": self.ale.cloneState(include_rng=True),
+            "ale_state": self.ale.cloneState(include_rng=True).serialize(),  # bytes
             "noop_rng": self._noop_rng.bit_generator.state,
             "screens": self._screens.copy(),
             "episode_frames": self._episode_frames,
@@ -205,7 +205,11 @@ class NatureAtariEnv:
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self.ale.restoreState(state["ale_state"])
+        import ale_py
+
+        ale_state = state["ale_state"]  # bytes; an ALEState in checkpoints before 2026-12-06
+        self.ale.restoreState(ale_state if isinstance(ale_state, ale_py.ALEState)
+                              else ale_py.ALEState(ale_state))
         self._noop_rng.bit_generator.state = state["noop_rng"]
         self._screens[...] = state["screens"]
         self._episode_frames = state["episode_frames"]
