@@ -264,7 +264,7 @@ def load_latest(run_dir: Path, move_unreadable: bool = True,
             return load_checkpoint(path, allow_pickle=allow_pickle), path
         except UnsafeCheckpointError:
             raise
-        except Exception as error:  # a truncated or garbled file: fall back to an older one
+        except Exception as error:  # noqa: BLE001 -- any garbled file: fall back to an older one
             where = _move_aside(path) if move_unreadable else path
             unreadable.append(f"{where} ({type(error).__name__}: {error})")
             warnings.warn(

@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointNotFoundError, CheckpointUnreadableError, UnsafeCheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except Exception as error:  # an explicit checkpoint=PATH that is not a readable checkpoint
+    except Exception as error:  # noqa: BLE001 -- an explicit checkpoint=PATH that is unreadable
         print(f"error: {path_or(args)} is not a readable checkpoint "
               f"({type(error).__name__}: {error})", file=sys.stderr)
         return 2

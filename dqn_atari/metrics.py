@@ -33,7 +33,7 @@ class CsvSink:
         self.fields = fields
         self.path.parent.mkdir(parents=True, exist_ok=True)
         new = not self.path.exists() or self.path.stat().st_size == 0
-        self._file = open(self.path, "a", newline="")
+        self._file = open(self.path, "a", newline="")  # noqa: SIM115 -- open for the run
         self._writer = csv.DictWriter(self._file, fieldnames=fields, extrasaction="raise")
         if new:
             self._writer.writeheader()
@@ -55,7 +55,7 @@ class CsvSink:
             writer.writeheader()
             writer.writerows(kept)
         tmp.replace(self.path)
-        self._file = open(self.path, "a", newline="")
+        self._file = open(self.path, "a", newline="")  # noqa: SIM115 -- open for the run
         self._writer = csv.DictWriter(self._file, fieldnames=self.fields, extrasaction="raise")
         return len(rows) - len(kept)
 

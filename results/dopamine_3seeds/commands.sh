@@ -8,6 +8,9 @@
 #              a run dir holds GBs of checkpointed replay)
 #   PARALLEL   runs at a time (default 2)
 #   PY         the interpreter (default .venv/bin/python)
+#   EXTRA      more overrides for every run, e.g. EXTRA=allow_pickled_checkpoints=true to resume
+#              the runs started on 2026-12-06 at 9b8b85b, whose checkpoints are of the format
+#              before the plain-data one (your own files: safe to trust)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS_ROOT=${RUNS_ROOT:-/work/runs/dopamine_3seeds}
@@ -20,10 +23,10 @@ run() {  # game seed
     if grep -qs '"state": "finished"' "$dir/status.json"; then return 0; fi
     "$PY" -m dqn_atari.train experiment=dopamine_dqn env.game="$1" seed="$2" \
         total_frames=3000000 torch_threads=1 replay.compress=true logger.wandb_mode=offline \
-        eval_agent_steps_per_iteration=0 run_dir="$dir" >>"$RUNS_ROOT/$1_seed_$2.log" 2>&1
+        eval_agent_steps_per_iteration=0 run_dir="$dir" ${EXTRA:-} >>"$RUNS_ROOT/$1_seed_$2.log" 2>&1
 }
 export -f run
-export RUNS_ROOT PY
+export RUNS_ROOT PY EXTRA
 # seed-major order: both games' seed 0 first, so a partial session still compares the games
 for seed in 0 1 2; do for game in road_runner ms_pacman; do echo "$game $seed"; done; done \
     | xargs -P "$PARALLEL" -L 1 bash -c 'run "$0" "$1"'
