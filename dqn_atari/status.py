@@ -8,6 +8,8 @@ log. States:
 
   queued     not started: in ``squeue``, or listed in a sweep's ``*.tasks.tsv`` (sweep.sh)
   running    its ``status.json`` heartbeat advances, or its SLURM job runs
+  stalled    its process is alive (or its job runs) but its heartbeat is older than
+             ``--stale-after``: stopped (SIGSTOP, a suspended job), hung or on a frozen node
   requeued   checkpointed on a signal and waiting in the queue to resume
   preempted  checkpointed on a signal and not in the queue: start it again to resume
   failed     stopped by an error, or died: its job left the queue (or its process is gone)
@@ -15,6 +17,11 @@ log. States:
   nan        stopped on a non-finite loss (the last good checkpoint is kept)
   finished   reached its frame budget (and its end-of-run evaluation)
   unknown    no ``status.json`` and nothing in the queue to go by
+  invalid    its ``status.json`` cannot be read as a run's status (not JSON, or a field of the
+             wrong type): the note says what is wrong; the other runs still show
+
+A run that another job also waits to write (a sweep submitted twice) shows the job that runs,
+with the waiting duplicate named in the note.
 
 What it reads: ``<run>/status.json`` (written while a run runs: dqn_atari/run_status.py),
 ``summary.json`` of runs that predate it, the sweeps' ``*.tasks.tsv`` (slurm/sweep.sh), one
@@ -40,9 +47,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dqn_atari.run_status import STATUS_FILE, read_status
+from dqn_atari.run_status import STATUS_FILE
 
-STATES = ("queued", "running", "requeued", "preempted", "failed", "nan", "finished", "unknown")
+STATES = ("queued", "running", "stalled", "requeued", "preempted", "failed", "nan", "finished",
+          "unknown", "invalid")
 FAILING = ("failed", "nan")
 STALE_AFTER_S = 900.0  # a heartbeat older than this (runs write one every 30 s) is stale
 SLURM_TIMEOUT_S = 20.0
@@ -70,6 +78,7 @@ class Run:
     summary: dict[str, Any] | None = None  # only read when there is no status.json
     jobs: list[str] = field(default_factory=list)  # "<array job>_<task>" or "<job>"
     log: str | None = None
+    problem: str | None = None  # why status.json cannot be used (then ``status`` is None)
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -86,8 +95,9 @@ class Job:
 
 
 def _is_run_dir(path: Path) -> bool:
-    return path.name.startswith("seed_") and any(
-        (path / name).exists() for name in (STATUS_FILE, "config.yaml", "summary.json"))
+    """Any directory with a status.json; a ``seed_*`` one also by its config or summary."""
+    return (path / STATUS_FILE).exists() or path.name.startswith("seed_") and any(
+        (path / name).exists() for name in ("config.yaml", "summary.json"))
 
 
 def discover(root: Path) -> tuple[list[Path], list[Path]]:
@@ -136,25 +146,66 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+# status.json fields the table reads, and the types they must have.
+_NUMBER = (int, float)
+STATUS_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "state": (str,), "heartbeat": _NUMBER, "frames": _NUMBER, "total_frames": _NUMBER,
+    "iteration": (int,), "total_iterations": (int,), "seed": (int,), "pid": (int,),
+    "agent_steps_per_s": _NUMBER, "eta_s": _NUMBER, "experiment": (str,), "game": (str,),
+    "host": (str,), "log": (str,), "error": (str,), "slurm": (dict,), "last_eval": (dict,),
+}
+
+
+def status_problem(status: Any) -> str | None:
+    """What makes a parsed status.json unusable (a field of the wrong type), or None."""
+    if not isinstance(status, dict):
+        return f"status.json holds a {type(status).__name__}, not an object"
+    for key, types in STATUS_FIELD_TYPES.items():
+        value = status.get(key)
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+            return f"status.json field {key!r} is {value!r}, not {types[0].__name__}"
+    score = (status.get("last_eval") or {}).get("score")
+    if score is not None and not isinstance(score, _NUMBER):
+        return f"status.json field 'last_eval.score' is {score!r}, not a number"
+    return None
+
+
 def load_run_dir(path: Path) -> Run | None:
-    """A run from its directory: identity from status.json, else from the path."""
-    status = read_status(path)
+    """A run from its directory: identity from status.json, else from the path.
+
+    A status.json that cannot be used (not JSON, a field of the wrong type) gives a run
+    whose ``problem`` says why, so that it shows as one ``invalid`` row.
+    """
     seed = _seed_of(path.name)
     experiment, game = path.parent.parent.name, path.parent.name
+    status, problem = None, None
+    if (path / STATUS_FILE).exists():
+        try:
+            status = json.loads((path / STATUS_FILE).read_text())
+        except (OSError, ValueError) as error:
+            problem = f"status.json is unreadable ({type(error).__name__}: {error})"
+        else:
+            problem = status_problem(status)
+        if problem is not None:
+            status = None
     if status is not None:
         experiment = status.get("experiment") or experiment
         game = status.get("game") or game
         seed = status.get("seed", seed)
     if seed is None:
-        return None
-    run = Run(str(experiment), str(game), int(seed), run_dir=path, status=status)
+        if problem is None and status is None:
+            return None
+        seed = -1  # shown as such: the directory name says no seed either
+        problem = problem or f"{path.name} is not named seed_<N> and its status.json has no seed"
+    run = Run(str(experiment), str(game), int(seed), run_dir=path, status=status,
+              problem=problem)
     if status is None:
         run.summary = _read_json(path / "summary.json")
     else:
         run.log = status.get("log")
         key = _job_key(status.get("slurm"))
         if key:
-            run.jobs.append(key)
+            run.jobs.append(str(key))
     return run
 
 
@@ -255,11 +306,13 @@ def _parse_jobs(lines: Sequence[str], sep: str) -> dict[str, Job]:
 
 def pick_job(keys: Sequence[str], queue: dict[str, Job], accounting: dict[str, Job]
              ) -> tuple[str | None, Job | None]:
-    """The job that says most about a run: a live one, else the newest known."""
-    for key in keys:
-        job = queue.get(key)
-        if job is not None and (job.state in ACTIVE or job.state in WAITING):
-            return key, job
+    """The job that says most about a run: a running one, else a waiting one, else the newest
+    known. (A sweep submitted twice queues a second job for a run while the first runs it.)"""
+    for states in (ACTIVE, WAITING):
+        for key in keys:
+            job = queue.get(key)
+            if job is not None and job.state in states:
+                return key, job
     for key in keys:
         job = queue.get(key) or accounting.get(key)
         if job is not None:
@@ -286,6 +339,8 @@ def classify(run: Run, job: Job | None, *, queue_known: bool, now: float,
              stale_after_s: float = STALE_AFTER_S, host: str | None = None,
              pid_alive=_pid_alive) -> tuple[str, str]:
     """(state, note) of a run from what it wrote and what SLURM says (module docstring)."""
+    if run.problem is not None:
+        return "invalid", run.problem
     status = run.status
     written = status.get("state") if status else None
     if status is None and run.summary:  # a run from before status.json
@@ -304,8 +359,9 @@ def classify(run: Run, job: Job | None, *, queue_known: bool, now: float,
             if job.state == "COMPLETING" or (job.start is not None and heartbeat >= job.start):
                 return "preempted", "exiting after its checkpoint"
             return "running", "resuming"
-        return "running", (f"no heartbeat for {format_duration(age)}"
-                           if age > stale_after_s else "")
+        if age > stale_after_s:
+            return "stalled", f"SLURM: {job.state}, but no heartbeat for {format_duration(age)}"
+        return "running", ""
     if job is not None and job.state in WAITING:
         reason = f"waiting ({job.reason})" if job.reason and job.reason != "None" else "waiting"
         if written in ("interrupted", "running"):
@@ -325,6 +381,9 @@ def classify(run: Run, job: Job | None, *, queue_known: bool, now: float,
         same_host = status.get("host") == (host or socket.gethostname())
         if not slurm and same_host and status.get("pid"):
             if pid_alive(int(status["pid"])):
+                if age > stale_after_s:
+                    return "stalled", (f"process {status['pid']} is alive but wrote no heartbeat "
+                                       f"for {format_duration(age)} (stopped or hung?)")
                 return "running", ""
             return "failed", f"process {status['pid']} is gone; last heartbeat {_ago(age)}"
         if age > stale_after_s:
@@ -416,6 +475,11 @@ def status_rows(runs: Sequence[Run], queue: dict[str, Job] | None,
         key, job = pick_job(run.jobs, queue or {}, accounting)
         state, note = classify(run, job, queue_known=queue is not None, now=now,
                                stale_after_s=stale_after_s)
+        waiting = [k for k in run.jobs if k != key and (queue or {}).get(k) is not None
+                   and queue[k].state in WAITING]
+        if waiting and job is not None and job.state in ACTIVE:
+            duplicate = f"also queued for this run dir: {', '.join(waiting)} (submitted twice?)"
+            note = f"{note}; {duplicate}" if note else duplicate
         rows.append(run_row(run, state, note, key))
     return rows
 
@@ -549,7 +613,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             text = render(rows, games_only=args.games_only, squeue_note=why)
         if args.watch is None:
-            print(text)
+            print(text, flush=True)  # a closed pipe raises here, inside the handler below
             return exit_code(rows)
         print("\033[H\033[2J" + time.strftime("%Y-%m-%d %H:%M:%S") + f"  {args.runs_root}\n"
               + text, flush=True)
@@ -564,3 +628,6 @@ if __name__ == "__main__":
         sys.exit(main())
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:  # `... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_OK)

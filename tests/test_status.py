@@ -113,7 +113,7 @@ def test_a_live_job_decides_and_sacct_names_why_a_run_died(tmp_path):
     assert states[3] == ("preempted", "exiting after its checkpoint")
     queue["5_3"] = tool.Job("COMPLETING", start=NOW)  # SLURM's start of a COMPLETING job: now
     assert _states(tmp_path, queue, accounting)[3] == ("preempted", "exiting after its checkpoint")
-    assert states[1] == ("running", "no heartbeat for 33m")  # 2000 s, stale after 900
+    assert states[1] == ("stalled", "SLURM: RUNNING, but no heartbeat for 33m")  # stale: 900 s
     assert states[2] == ("failed", "SLURM: OUT_OF_MEMORY; last heartbeat 50s ago")
 
 
@@ -142,12 +142,75 @@ def test_without_slurm_the_process_and_the_heartbeat_decide(tmp_path):
     (old / "summary.json").write_text(json.dumps({"status": "finished", "frames": 2400,
                                                   "iteration": 3}))
     states = _states(tmp_path, None)  # squeue cannot be asked
-    assert states[0] == ("running", "")  # our own pid: alive, however old the heartbeat
+    # our own pid: alive, but its heartbeat is 5,000 s old: stopped (SIGSTOP) or hung
+    note = f"process {os.getpid()} is alive but wrote no heartbeat for 1h23m (stopped or hung?)"
+    assert states[0] == ("stalled", note)
     assert states[1][0] == "failed" and f"process {gone.pid} is gone" in states[1][1]
     assert states[2] == ("running", "")
     assert states[3] == ("failed", "no heartbeat for 16m")
     assert states[4] == ("preempted", "checkpointed on SIGINT; start it again to resume")
     assert states[5] == ("finished", "")
+
+
+def test_a_sweep_submitted_twice_shows_the_job_that_runs_and_names_the_duplicate(tmp_path):
+    """Both runs RUNNING as 1_0 and 1_1 while the same sweep's second submission (3) waits."""
+    for seed in (0, 1):
+        _run_dir(tmp_path, seed, "running", slurm={"job_id": f"1{seed}", "array_job_id": "1",
+                                                   "array_task_id": str(seed)})
+    _task_table(tmp_path, 1, [0, 1])
+    _task_table(tmp_path, 3, [0, 1])
+    queue = {"1_0": tool.Job("RUNNING"), "1_1": tool.Job("RUNNING"),
+             "3_0": tool.Job("PENDING", "Resources"), "3_1": tool.Job("PENDING", "Resources")}
+    rows = tool.status_rows(tool.collect_runs(tmp_path), queue, {}, NOW)
+    for seed, row in enumerate(rows):
+        assert (row["state"], row["job"]) == ("running", f"1_{seed}")
+        assert row["agent_steps_per_s"] == 250.0 and row["eta_s"] == 190_000.0
+        assert f"also queued for this run dir: 3_{seed} (submitted twice?)" in row["note"]
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("{not json", "status.json is unreadable (JSONDecodeError"),
+    ('{"state": "running", "heartbeat": "abc"}', "field 'heartbeat' is 'abc', not int"),
+    ('{"state": "running", "frames": "x"}', "field 'frames' is 'x', not int"),
+    ('{"state": "running", "seed": "zz"}', "field 'seed' is 'zz', not int"),
+    ('{"state": "running", "pid": "notapid"}', "field 'pid' is 'notapid', not int"),
+    ("[1, 2]", "status.json holds a list, not an object"),
+])
+def test_a_malformed_status_json_is_one_row_that_says_why_and_the_others_still_show(
+        tmp_path, text, problem):
+    _run_dir(tmp_path, 0, "finished")
+    bad = tmp_path / "nature" / GAME / "seed_1"
+    bad.mkdir(parents=True)
+    (bad / STATUS_FILE).write_text(text)
+    states = _states(tmp_path, {})
+    assert states[0] == ("finished", "")
+    assert states[1][0] == "invalid" and problem in states[1][1], states[1]
+    result = subprocess.run([sys.executable, "-m", "dqn_atari.status", str(tmp_path)],
+                            cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == tool.EXIT_OK and "Traceback" not in result.stderr
+    assert "1 finished, 1 invalid" in result.stdout
+
+
+def test_any_run_dir_with_a_status_json_is_found(tmp_path):
+    """A run dir of any name (run_dir=runs/pong_lr_1e-4) is found by its status.json."""
+    path = tmp_path / "ablations" / "pong_lr_1e-4"
+    path.mkdir(parents=True)
+    (path / STATUS_FILE).write_text(json.dumps({"state": "finished", "experiment": "nature",
+                                                "game": "pong", "seed": 4, "frames": 2400}))
+    rows = tool.status_rows(tool.collect_runs(tmp_path), {}, {}, NOW)
+    assert [(r["game"], r["seed"], r["state"], r["run_dir"]) for r in rows] == [
+        ("pong", 4, "finished", str(path))]
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    """1,000 rows: more than a pipe's 64 KiB buffer, so the tool writes after ``head`` left."""
+    for seed in range(1000):
+        _run_dir(tmp_path, seed, "finished")
+    result = subprocess.run(f"{sys.executable} -m dqn_atari.status {tmp_path} | head -2",
+                            shell=True, cwd=REPO, capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert len(result.stdout.splitlines()) == 2
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr
 
 
 def test_the_command_prints_one_table_and_fails_for_scripts(tmp_path):
