@@ -53,6 +53,7 @@ from dqn_atari.checkpoint import (
     load_latest,
 )
 from dqn_atari.config import Config
+from dqn_atari.resume_config import config_as_data
 from dqn_atari.envs import make_env
 from dqn_atari.loop import play
 from dqn_atari.metrics import WANDB_MODES, WandbSink
@@ -203,7 +204,7 @@ def evaluate_checkpoint(path: Path, *, episodes: int = NATURE_EVAL_EPISODES,
     """Evaluate one checkpoint (``state``: already loaded from ``path``); writes the report."""
     state = load_checkpoint(path) if state is None else state
     cfg: Config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config),
-                                                      state["config"]))
+                                                      config_as_data(state["config"])))
     cfg.agent.device = device
     env = make_env(cfg.env, seed=0, mode="eval")
     agent = DQNAgent(env.num_actions, cfg.agent, cfg.optim, cfg.env.stack_frames, cfg.seed)
@@ -304,10 +305,11 @@ def main(argv: list[str] | None = None) -> int:
               f"({type(error).__name__}: {error})", file=sys.stderr)
         return 2
     wandb_mode = args.get("wandb") or OmegaConf.select(
-        OmegaConf.create(state["config"]), "logger.wandb_mode", default="disabled")
+        OmegaConf.create(config_as_data(state["config"])), "logger.wandb_mode",
+        default="disabled")
     # torch threads: threads=N, else the run's torch_threads (0: torch's default)
     threads = int(args["threads"]) if "threads" in args else int(OmegaConf.select(
-        OmegaConf.create(state["config"]), "torch_threads", default=0) or 0)
+        OmegaConf.create(config_as_data(state["config"])), "torch_threads", default=0) or 0)
     if threads > 0:
         torch.set_num_threads(threads)
     try:

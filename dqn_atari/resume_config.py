@@ -84,12 +84,27 @@ def explicit_override_keys(overrides: list[str]) -> set[str]:
     return keys
 
 
+def config_as_data(node: Any) -> Any:
+    """A config read from a file, made plain data: every ``${`` escaped, so that no
+    interpolation or resolver (``${oc.env:HOME}``) ever runs on a file that came with a run
+    dir or a checkpoint. The runner writes its config resolved, so a genuine record has none."""
+    if isinstance(node, dict):
+        return {k: config_as_data(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [config_as_data(v) for v in node]
+    if isinstance(node, str) and "${" in node:
+        return node.replace("\\${", "${").replace("${", "\\${")
+    return node
+
+
 def recorded_config(run_dir: Path) -> dict[str, Any] | None:
-    """The config a resumable run was started with, with legacy keys filled; else None."""
+    """The config a resumable run was started with, with legacy keys filled; else None.
+
+    Read as data (``config_as_data``): no interpolation in the file is resolved."""
     path = Path(run_dir) / CONFIG_FILE
     if not checkpoint_paths(Path(run_dir)) or not path.is_file():
         return None
-    recorded = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    recorded = config_as_data(OmegaConf.to_container(OmegaConf.load(path), resolve=False))
     flat = _flatten(recorded)
     for key, value in LEGACY_VALUES.items():
         if key not in flat:

@@ -153,3 +153,30 @@ def test_a_checkpoint_of_the_old_format_resumes_once_trusted(smoke_run, tmp_path
     _as_format_1(checkpoint_paths(run_dir)[0])
     again = run_module("dqn_atari.train", *SMOKE, f"run_dir={run_dir}")
     assert again.returncode == 2 and "allow_pickled_checkpoints=true" in again.stderr
+
+
+def test_a_received_config_is_read_as_data_on_resume_and_in_evaluate(smoke_run, tmp_path):
+    """``experiment_note: ${oc.env:HOME}`` in a received run dir's config.yaml and checkpoint
+    stays that text: no resolver runs on it (it came back as the resumer's home directory)."""
+    import os
+
+    run_dir = tmp_path / "received"
+    shutil.copytree(smoke_run, run_dir)
+    newest, older = checkpoint_paths(run_dir)
+    newest.unlink()  # 200 agent steps left to train
+    config = run_dir / "config.yaml"
+    config.write_text(config.read_text().replace("experiment_note:",
+                                                 "experiment_note: ${oc.env:HOME} #", 1))
+    state = load_checkpoint(older)
+    state["config"]["experiment_name"] = "${oc.env:HOME}"
+    save_checkpoint(run_dir, state, state["counters"]["agent_steps"])
+    home = "/home/the_person_who_resumes"
+    env = {**os.environ, "HOME": home}
+    resumed = run_module("dqn_atari.train", *SMOKE, f"run_dir={run_dir}", env=env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    written = config.read_text()
+    assert "experiment_note: ${oc.env:HOME}" in written and home not in written
+    evaluated = run_module("dqn_atari.evaluate", f"checkpoint={older}", "episodes=1", env=env)
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    report = (run_dir / "eval_nature.json").read_text()
+    assert home not in report and "${oc.env:HOME}" in report
