@@ -53,10 +53,10 @@ from dqn_atari.checkpoint import (
     load_latest,
 )
 from dqn_atari.config import Config
-from dqn_atari.resume_config import config_as_data
 from dqn_atari.envs import make_env
 from dqn_atari.loop import play
 from dqn_atari.metrics import WANDB_MODES, WandbSink
+from dqn_atari.resume_config import config_as_data
 from dqn_atari.scores import human_normalized_for_report
 from dqn_atari.video import VIDEO_CODEC, VIDEO_FPS, VIDEO_PIXEL_FORMAT, Mp4Writer, RecordingEnv
 
