@@ -74,12 +74,13 @@ class _Lz4Array:
 def _array_marker(array: np.ndarray, scalar: bool = False) -> dict[str, Any]:
     if array.dtype.hasobject:
         raise TypeError("a checkpoint holds no arrays of Python objects")
-    data = np.ascontiguousarray(array).tobytes()
-    compressed = len(data) >= _COMPRESS_MIN_BYTES
+    contiguous = np.ascontiguousarray(array)
+    compressed = contiguous.nbytes >= _COMPRESS_MIN_BYTES
     return {_MARKER: {"kind": "ndarray", "dtype": array.dtype.str, "shape": list(array.shape),
                       "scalar": scalar, "lz4": compressed,
-                      "data": lz4.frame.compress(data, compression_level=0) if compressed
-                      else data}}
+                      # compressed straight from the array's memory: no copy of a GB replay
+                      "data": lz4.frame.compress(contiguous.data, compression_level=0)
+                      if compressed else contiguous.tobytes()}}
 
 
 def _tensor_marker(tensor: torch.Tensor) -> dict[str, Any]:
@@ -122,8 +123,10 @@ def _restore_marker(marker: dict[str, Any]) -> Any:
             return torch.empty(marker["shape"], dtype=dtype)
         return torch.frombuffer(bytearray(data), dtype=torch.uint8).view(dtype).reshape(
             marker["shape"])
-    array = np.frombuffer(data, dtype=np.dtype(marker["dtype"])).reshape(marker["shape"]).copy()
-    return array[()] if marker["scalar"] else array
+    array = np.frombuffer(data, dtype=np.dtype(marker["dtype"])).reshape(marker["shape"])
+    if marker["lz4"]:
+        return array  # read-only, over the decompressed bytes: the replay copies it into its own
+    return array[()] if marker["scalar"] else array.copy()
 
 
 def _unpack(obj: Any) -> Any:

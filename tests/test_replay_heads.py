@@ -166,3 +166,26 @@ def test_errors_name_the_fix():
         replay.sample(1)
     with pytest.raises(TypeError, match=r"head\(k\)"):
         replay.add(np.zeros((84, 84), np.uint8), 0, 0.0, False, True)
+
+
+def test_a_checkpoint_holds_only_the_filled_slots_and_restores_the_same_samples(tmp_path):
+    """50 of 1,000 slots written: the checkpoint's frames are the 50 (a prefix of the ring),
+    and the replay restored from it samples exactly as the original."""
+    from dqn_atari.checkpoint import load_checkpoint, save_checkpoint
+
+    events = [random_stream(5, 50)]
+    original = UniformReplay(1000, seed=3)
+    for _ in _feed(original, None, events, _interleaving(1, [50])):
+        pass
+    state = original.state_dict()
+    written = original.head(0).num_filled
+    assert state["heads"][0]["frames"].shape == (written, 84, 84) and 0 < written < 1000
+    path = save_checkpoint(tmp_path, {"replay": state}, agent_steps=50)
+    # random frames do not compress: about the 50 frames' bytes, not the 7 MB of 1,000 slots
+    assert path.stat().st_size < 2 * written * 84 * 84 < 1000 * 84 * 84 / 5
+    restored = UniformReplay(1000, seed=99)
+    restored.load_state_dict(load_checkpoint(path)["replay"])
+    assert len(restored) == len(original)
+    for _ in range(5):
+        for x, y in zip(original.sample(16), restored.sample(16), strict=True):
+            np.testing.assert_array_equal(x, y)

@@ -91,12 +91,22 @@ class ArrayFrameStore:
     def nbytes(self) -> int:
         return self._frames.nbytes
 
-    def state_dict(self) -> dict[str, Any]:
-        """The frames (by reference)."""
-        return {"frames": self._frames}
+    def state_dict(self, filled: int | None = None) -> dict[str, Any]:
+        """The frames of the first ``filled`` slots (by reference; all slots if None).
+
+        A ring fills its slots from 0 up before it wraps, so the filled ones are a prefix: a
+        checkpoint of a replay 50k slots into 1M holds 50k frames, not 1M.
+        """
+        return {"frames": self._frames if filled is None else self._frames[:filled]}
 
     def load_state_dict(self, state: dict[str, Any], copy: bool) -> None:
-        self._frames = restore_array(self._frames, state["frames"], "frames", copy)
+        frames = np.asarray(state["frames"])
+        if frames.ndim == self._frames.ndim and frames.shape[0] < len(self._frames):
+            filled = frames.shape[0]  # the filled prefix: the rest of the slots are empty
+            restore_array(self._frames[:filled], frames, "frames", copy=True)
+            self._frames[filled:] = 0
+            return
+        self._frames = restore_array(self._frames, frames, "frames", copy)
 
 
 class Lz4FrameStore:
@@ -242,8 +252,10 @@ class Lz4FrameStore:
     def nbytes(self) -> int:
         return self._pool.nbytes + self._offsets.nbytes + self._lengths.nbytes
 
-    def state_dict(self) -> dict[str, Any]:
-        """The pool and the slot index (arrays by reference)."""
+    def state_dict(self, filled: int | None = None) -> dict[str, Any]:
+        """The pool and the slot index (arrays by reference); the pool's unused tail is empty
+        bytes, which the checkpoint's lz4 shrinks to almost nothing (``filled`` unused)."""
+        del filled
         return {
             "pool": self._pool,
             "offsets": self._offsets,

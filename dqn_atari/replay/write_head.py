@@ -268,7 +268,7 @@ class WriteHead:
             "expect_start": self._expect_start,
             "last_was_add": self._last_was_add,
         }
-        state.update(self.frames.state_dict())
+        state.update(self.frames.state_dict(filled=self.num_filled))
         return state
 
     def load_state_dict(self, state: dict[str, Any], copy: bool = True) -> None:
