@@ -1,4 +1,5 @@
-"""DeepMind's centered RMSProp (epsilon inside the square root) and the optimizer factory.
+"""DeepMind's centered RMSProp (epsilon inside the square root), the optimizer factory and
+loading an optimizer's state into its existing tensors (``load_optimizer_state``).
 
 The Nature DQN optimizer, as DQN Zoo (``optax.rmsprop(centered=True)``) and
 Dopamine (TF ``RMSPropOptimizer(centered=True, momentum=0)``) implement it, per
