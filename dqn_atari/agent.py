@@ -15,7 +15,6 @@ synchronisation per log instead of one per update.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -24,7 +23,7 @@ import torch
 
 from dqn_atari.config import AgentConfig, OptimConfig
 from dqn_atari.networks import NatureQNetwork, select_device
-from dqn_atari.optim import make_optimizer
+from dqn_atari.optim import load_optimizer_state, make_optimizer
 from dqn_atari.update_step import (
     StagingBuffers,
     UpdateStep,
@@ -201,16 +200,23 @@ class DQNAgent:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what ``state_dict`` returned (tensors may come from another device)."""
+        """Restore what ``state_dict`` returned (tensors may come from another device).
+
+        The optimizer state is copied into the existing state tensors when their layout
+        matches (``load_optimizer_state``), so CUDA graphs already recorded keep updating the
+        tensors that are checkpointed; when tensors had to be replaced, the graphs are
+        dropped and recorded again. Adam's step count is placed for this agent's
+        ``agent.cuda_graph``, whatever the checkpoint's was.
+        """
         self.online.load_state_dict(state["online"])
         self.target.load_state_dict(state["target"])
-        # Copied: torch's Optimizer.load_state_dict aliases state tensors that are
-        # already on the right device, which would tie this agent's moments to ``state``.
-        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
+        capturable = self.update_mode == "cuda_graph"
+        if not load_optimizer_state(self.optimizer, state["optimizer"], capturable=capturable):
+            self._step.drop_graphs()
         # The hyper-parameters are this agent's config, not the checkpoint's: identical on a
         # plain resume, and a change allowed on resume (allow_config_change) takes effect.
         configured = make_optimizer(self.online.parameters(), self.optim_cfg,
-                                    capturable=self.update_mode == "cuda_graph").param_groups
+                                    capturable=capturable).param_groups
         for group, wanted in zip(self.optimizer.param_groups, configured, strict=True):
             group.update({k: v for k, v in wanted.items() if k != "params"})
         self.num_updates = int(state["num_updates"])

@@ -18,7 +18,8 @@ Arguments (``key=value``):
                      key ``eval_nature/video``, in the run's own wandb run); default: the
                      run's ``logger.wandb_mode``. Offline, it lands in the run dir's
                      wandb/offline-run-*/files/media/videos/ for ``wandb sync``;
-  device=auto        torch device;
+  device=auto        torch device; off CUDA, a run's agent.cuda_graph=true is switched off
+                     and agent.precision=tf32 becomes fp32, with a note (acting is the same);
   threads=N          torch threads on the CPU (default: the run's ``torch_threads``; use 1
                      next to other jobs: spinning threads on busy cores are much slower);
   allow_pickled_checkpoints=true
@@ -52,10 +53,11 @@ from dqn_atari.checkpoint import (
     load_checkpoint,
     load_latest,
 )
-from dqn_atari.config import Config
+from dqn_atari.config import AgentConfig, Config
 from dqn_atari.envs import make_env
 from dqn_atari.loop import play
 from dqn_atari.metrics import WANDB_MODES, WandbSink
+from dqn_atari.networks import select_device
 from dqn_atari.resume_config import config_as_data
 from dqn_atari.scores import human_normalized_for_report
 from dqn_atari.video import VIDEO_CODEC, VIDEO_FPS, VIDEO_PIXEL_FORMAT, Mp4Writer, RecordingEnv
@@ -197,6 +199,29 @@ def log_video_to_wandb(video: Path, config: dict[str, Any], run_dir: Path, *, mo
     return run
 
 
+def settings_for_acting_on(agent_cfg: AgentConfig, device: torch.device) -> list[str]:
+    """Turn the checkpoint's CUDA-only update settings into ones ``device`` can build.
+
+    A run trained with ``agent.cuda_graph=true`` or ``agent.precision=tf32`` must be
+    evaluated on a CPU too (a laptop). Neither changes how the agent acts: CUDA graphs
+    replay updates, which evaluation does not make, and acting runs the fp32 network
+    (tf32 only rounds a GPU's matmul and convolution products). Off CUDA, ``cuda_graph`` is
+    switched off and ``tf32`` becomes ``fp32``, in ``agent_cfg``; returns one note per change.
+    """
+    if device.type == "cuda":
+        return []
+    notes = []
+    if agent_cfg.cuda_graph:
+        agent_cfg.cuda_graph = False
+        notes.append(f"the run's agent.cuda_graph=true is a CUDA update setting; evaluating on "
+                     f"{device} without it (acting is the same network, the same maths)")
+    if agent_cfg.precision == "tf32":
+        agent_cfg.precision = "fp32"
+        notes.append(f"the run's agent.precision=tf32 is a CUDA mode; evaluating in fp32 on "
+                     f"{device} (acting is the same maths; tf32 only rounds a GPU's products)")
+    return notes
+
+
 def evaluate_checkpoint(path: Path, *, episodes: int = NATURE_EVAL_EPISODES,
                         seed: int | None = None, video: Path | None = None,
                         device: str = "auto", state: dict | None = None,
@@ -206,6 +231,8 @@ def evaluate_checkpoint(path: Path, *, episodes: int = NATURE_EVAL_EPISODES,
     cfg: Config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config),
                                                       config_as_data(state["config"])))
     cfg.agent.device = device
+    for note in settings_for_acting_on(cfg.agent, select_device(device)):
+        print(f"note: {note}")
     env = make_env(cfg.env, seed=0, mode="eval")
     agent = DQNAgent(env.num_actions, cfg.agent, cfg.optim, cfg.env.stack_frames, cfg.seed)
     agent.load_state_dict(state["agent"])

@@ -1,4 +1,5 @@
-"""DeepMind's centered RMSProp (epsilon inside the square root) and the optimizer factory.
+"""DeepMind's centered RMSProp (epsilon inside the square root), the optimizer factory and
+loading an optimizer's state into its existing tensors (``load_optimizer_state``).
 
 The Nature DQN optimizer, as DQN Zoo (``optax.rmsprop(centered=True)``) and
 Dopamine (TF ``RMSPropOptimizer(centered=True, momentum=0)``) implement it, per
@@ -30,6 +31,7 @@ never reads a value back to the host, so it does not synchronise with the device
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from typing import Any
 
@@ -164,3 +166,90 @@ def make_optimizer(params: Iterable[torch.Tensor], optim_cfg: OptimConfig,
     raise ValueError(
         f"unknown optimizer optim.name={optim_cfg.name!r}; valid names: {', '.join(OPTIMIZER_NAMES)}"
     )
+
+
+def _same_layout(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> bool:
+    """Whether ``optimizer`` already holds state of the same parameters, keys and shapes."""
+    groups = saved["param_groups"]
+    if [len(g["params"]) for g in groups] != [len(g["params"]) for g in optimizer.param_groups]:
+        return False
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    current = {i: optimizer.state[p] for i, p in enumerate(params) if optimizer.state.get(p)}
+    state = {int(i): moments for i, moments in saved["state"].items()}
+    if current.keys() != state.keys():
+        return False
+    for i, moments in state.items():
+        if moments.keys() != current[i].keys():
+            return False
+        for key, value in moments.items():
+            now = current[i][key]
+            if isinstance(value, torch.Tensor) != isinstance(now, torch.Tensor) or (
+                    isinstance(value, torch.Tensor) and value.shape != now.shape):
+                return False
+    return True
+
+
+def place_step_counts(optimizer: torch.optim.Optimizer, capturable: bool) -> bool:
+    """Put Adam's per-parameter ``step`` where ``capturable`` needs it; set the groups' flag.
+
+    ``capturable=True`` (a CUDA graph capture): a float32 tensor on the parameter's device;
+    otherwise a CPU tensor, which Adam reads without a host sync. ``Optimizer.load_state_dict``
+    places it by the checkpoint's own ``capturable`` flag, and a resume may switch
+    ``agent.cuda_graph`` or ``agent.device``. Optimizers without ``capturable`` (centered
+    RMSProp) are left alone. Returns True when a ``step`` tensor was replaced.
+    """
+    moved = False
+    for group in optimizer.param_groups:
+        if "capturable" not in group:
+            continue
+        group["capturable"] = capturable
+        for p in group["params"]:
+            state = optimizer.state.get(p, {})
+            step = state.get("step")
+            if not isinstance(step, torch.Tensor):
+                continue
+            device = p.device if capturable else torch.device("cpu")
+            if step.device != device:
+                state["step"] = step.to(device=device,
+                                        dtype=torch.float32 if capturable else step.dtype)
+                moved = True
+    return moved
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, saved: dict[str, Any], *,
+                         capturable: bool = False) -> bool:
+    """Load ``saved`` (an optimizer ``state_dict``) into ``optimizer``, keeping its tensors.
+
+    Where ``optimizer`` already holds state of the same parameters, keys and shapes, every
+    saved tensor is copied INTO the existing one and the groups' hyper-parameters are taken
+    from ``saved``, as ``Optimizer.load_state_dict`` takes them: the state tensors keep their
+    storage, so a CUDA graph recorded on them (update_step.py) goes on updating the tensors
+    that are checkpointed. Otherwise ``Optimizer.load_state_dict`` replaces them, given a
+    copy (it aliases tensors already on the right device) whose ``capturable`` flag is
+    ``capturable``, so torch puts Adam's ``step`` where this optimizer needs it. Then
+    ``place_step_counts`` (a ``step`` the copy had elsewhere, a state loaded in place).
+
+    Returns True when every state tensor was kept, False when some were replaced (a recorded
+    graph would update the old ones: record it again).
+    """
+    if _same_layout(optimizer, saved):
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        with torch.no_grad():
+            for i, moments in saved["state"].items():
+                current = optimizer.state[params[int(i)]]
+                for key, value in moments.items():
+                    if isinstance(value, torch.Tensor):
+                        current[key].copy_(value)
+                    else:
+                        current[key] = copy.deepcopy(value)
+        for group, wanted in zip(optimizer.param_groups, saved["param_groups"], strict=True):
+            group.update({k: copy.deepcopy(v) for k, v in wanted.items() if k != "params"})
+        kept = True
+    else:
+        saved = copy.deepcopy(saved)
+        for group in saved["param_groups"]:  # torch places ``step`` by this flag
+            if "capturable" in group:
+                group["capturable"] = capturable
+        optimizer.load_state_dict(saved)
+        kept = False
+    return not place_step_counts(optimizer, capturable) and kept

@@ -48,7 +48,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from dqn_atari.losses import q_learning_loss, td_target
-from dqn_atari.optim import make_optimizer
+from dqn_atari.optim import load_optimizer_state, make_optimizer
 from dqn_atari.update_step import StagingBuffers
 
 CLIP_EPS = 1e-6  # torch.nn.utils.clip_grad_norm_: coef = max_norm / (total_norm + 1e-6)
@@ -270,9 +270,10 @@ class PackedLearner:
                 key: torch.stack([o["state"][index][key] for o in optimizer_states])
                 if isinstance(value, torch.Tensor) and value.dim() > 0 else copy.deepcopy(value)
                 for key, value in moments.items()}
-        self.optimizer.load_state_dict(
-            {"state": stacked_state, "param_groups": copy.deepcopy(
-                optimizer_states[0]["param_groups"])})
+        # In place where the layout matches; Adam's step count on the CPU (never captured),
+        # whatever the checkpoints' capturable flag was.
+        load_optimizer_state(self.optimizer, {"state": stacked_state,
+                                              "param_groups": optimizer_states[0]["param_groups"]})
         # The hyper-parameters are the config's (as DQNAgent.load_state_dict: an allowed
         # change on resume takes effect).
         configured = make_optimizer(self.online.values(), self.optim_cfg).param_groups

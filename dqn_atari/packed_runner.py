@@ -61,6 +61,9 @@ def check_packable(cfg: DictConfig) -> list[int]:
     if cfg.agent.compile:
         refused.append("agent.compile=true (the packed update is vmapped, in eager mode): set "
                        "agent.compile=false")
+    if cfg.agent.cuda_graph:
+        refused.append("agent.cuda_graph=true (the packed update is vmapped, in eager mode, "
+                       "never captured as a CUDA graph): set agent.cuda_graph=false")
     precision = cfg.agent.get("precision", "fp32")
     if precision != "fp32":
         refused.append(f"agent.precision={precision} (the packed update is fp32): set "

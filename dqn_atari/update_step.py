@@ -201,6 +201,14 @@ class UpdateStep:
             torch.nn.utils.clip_grad_norm_(self.online.parameters(), self.max_grad_norm)
         self.optimizer.step()
 
+    def drop_graphs(self) -> None:
+        """Forget the captured graphs (if any): the next updates warm up and capture again.
+
+        For when the tensors they update were replaced (an optimizer state loaded into new
+        tensors): a replay would go on updating the old ones.
+        """
+        self._graphs = None
+
     # ------------------------------------------------------------------ one update
     def __call__(self, batch, before_apply: Callable[[], None] | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,6 +11,7 @@ import torch
 from dqn_atari.agent import DQNAgent
 from dqn_atari.config import AgentConfig, OptimConfig
 from dqn_atari.losses import q_learning_loss, td_target
+from dqn_atari.optim import make_optimizer
 
 NUM_ACTIONS = 4
 BATCH = 8  # transitions per update: small to keep the tests fast
@@ -170,3 +171,96 @@ def test_state_dict_round_trip():
     agent.update(_batch(seed=9))
     restored.update(_batch(seed=9))
     np.testing.assert_array_equal(restored.q_values(states), agent.q_values(states))
+
+
+# ----------------------------------------------- loading optimizer state (issue 23)
+
+
+def _optim_agent(name: str, seed: int = 0) -> DQNAgent:
+    return DQNAgent(NUM_ACTIONS, AgentConfig(device="cpu"), OptimConfig(name=name), seed=seed)
+
+
+def _optimizer_tensors(agent: DQNAgent) -> list[tuple[int, str, torch.Tensor]]:
+    params = [p for group in agent.optimizer.param_groups for p in group["params"]]
+    return [(i, key, value) for i, p in enumerate(params)
+            for key, value in agent.optimizer.state[p].items() if isinstance(value, torch.Tensor)]
+
+
+@pytest.mark.parametrize("name", ["rmsprop_centered", "adam"])
+def test_loading_a_state_keeps_the_optimizer_tensors_a_cuda_graph_updates(name):
+    """Defect 5: ``Optimizer.load_state_dict`` gives the moments new storage, so a recorded
+    optimizer graph would update orphaned tensors while checkpoints save the loaded ones.
+    The state is copied into the existing tensors instead."""
+    agent = _optim_agent(name)
+    agent.update(_batch(seed=0))  # the optimizer state exists, as after a graph capture
+    agent._step._graphs = recorded = {"stands for": "captured graphs"}
+    pointers = [(i, key, t.data_ptr()) for i, key, t in _optimizer_tensors(agent)]
+    assert {key for _, key, _ in pointers} == ({"ms", "mg"} if name == "rmsprop_centered"
+                                               else {"step", "exp_avg", "exp_avg_sq"})
+    source = _optim_agent(name, seed=3)
+    for i in range(3):
+        source.update(_batch(seed=10 + i))
+    saved = source.state_dict()
+    agent.load_state_dict(saved)
+    assert [(i, key, t.data_ptr()) for i, key, t in _optimizer_tensors(agent)] == pointers
+    for i, key, tensor in _optimizer_tensors(agent):
+        assert torch.equal(tensor, saved["optimizer"]["state"][i][key]), (i, key)
+    assert agent._step._graphs is recorded  # still updating the right tensors
+    # The next updates are those of the source: the loaded moments are the ones in use.
+    agent.update(_batch(seed=20))
+    source.update(_batch(seed=20))
+    states = _states(3)
+    np.testing.assert_array_equal(agent.q_values(states), source.q_values(states))
+
+
+def test_a_state_that_replaces_the_optimizer_tensors_drops_the_recorded_graphs():
+    """Where the state cannot be copied in place (here: a checkpoint from before the first
+    update, with no moments), the graphs are recorded again rather than replayed."""
+    agent = _optim_agent("rmsprop_centered")
+    agent.update(_batch(seed=0))
+    agent._step._graphs = {"stands for": "captured graphs"}
+    agent.load_state_dict(_optim_agent("rmsprop_centered", seed=3).state_dict())
+    assert agent._step._graphs is None and not agent.optimizer.state
+
+
+def _adam_state(capturable: bool) -> dict:
+    """An Adam agent's checkpointed state after an update, as a run with
+    ``agent.cuda_graph=capturable`` writes it (checkpoints hold CPU tensors)."""
+    source = _optim_agent("adam", seed=3)
+    source.update(_batch(seed=1))
+    state = source.state_dict()
+    for group in state["optimizer"]["param_groups"]:
+        group["capturable"] = capturable
+    return state
+
+
+def _on_meta(agent: DQNAgent, cuda_graph: bool) -> DQNAgent:
+    """``agent`` with its online parameters and optimizer on the meta device, standing in
+    for a GPU (a CUDA graph agent is refused on the CPU), built as ``agent.cuda_graph=
+    cuda_graph`` builds them."""
+    agent.online.to("meta")
+    agent.update_mode = "cuda_graph" if cuda_graph else "eager"
+    agent.optimizer = make_optimizer(agent.online.parameters(), agent.optim_cfg,
+                                     capturable=cuda_graph)
+    return agent
+
+
+# Loading the networks into meta parameters copies nothing, and torch says so.
+@pytest.mark.filterwarnings("ignore:for .*copying from a non-meta parameter:UserWarning")
+@pytest.mark.parametrize("saved_capturable, cuda_graph", [(False, True), (True, False)])
+def test_adams_step_count_is_placed_for_todays_cuda_graph_setting(saved_capturable, cuda_graph):
+    """Defect 2: torch places ``state["step"]`` by the checkpoint's ``capturable`` flag, and
+    a resume may switch ``agent.cuda_graph`` (or the device). A run resumed with graphs must
+    find it on the parameters' device in float32 (else its first update fails: "params and
+    state_steps must be on supported devices"), one resumed without them on the CPU (else 10
+    host syncs per update)."""
+    agent = _on_meta(_optim_agent("adam"), cuda_graph)
+    agent.load_state_dict(_adam_state(saved_capturable))
+    assert [g["capturable"] for g in agent.optimizer.param_groups] == [cuda_graph]
+    for p in agent.online.parameters():
+        state = agent.optimizer.state[p]
+        assert state["exp_avg"].device.type == "meta"
+        if cuda_graph:
+            assert state["step"].device.type == "meta" and state["step"].dtype == torch.float32
+        else:
+            assert state["step"].device.type == "cpu"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from conftest import compose, run_module
 from mp4_inspect import video_track
 
+from dqn_atari.checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
 from dqn_atari.runner import Runner
 from dqn_atari.scores import human_normalized, human_normalized_for_report
 
@@ -74,3 +76,37 @@ def test_evaluate_counts_its_games_and_takes_a_thread_count(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "catch evaluation" in result.stderr and "3/3" in result.stderr  # the progress bar
     assert len(json.loads((tmp_path / "eval_nature.json").read_text())["scores"]) == 3
+
+
+@pytest.fixture(scope="module")
+def catch_run(tmp_path_factory):
+    """A finished CPU run of Catch (cheap) with its checkpoints."""
+    run_dir = tmp_path_factory.mktemp("catch") / "run"
+    Runner(compose(["experiment=catch", f"run_dir={run_dir}", "logger.wandb_mode=disabled",
+                    "total_frames=400", "eval_agent_steps_per_iteration=0"])).run()
+    return run_dir
+
+
+@pytest.mark.parametrize("setting, value, note", [
+    ("cuda_graph", True, "agent.cuda_graph=true is a CUDA update setting"),
+    ("precision", "tf32", "agent.precision=tf32 is a CUDA mode; evaluating in fp32"),
+])
+def test_evaluate_opens_a_gpu_runs_checkpoint_on_the_cpu(catch_run, tmp_path, setting, value,
+                                                         note):
+    """A run trained with CUDA graphs or TF32 is evaluated on a CPU (issue 23, defect 4).
+
+    Building the agent used to raise ("agent.cuda_graph=true needs a CUDA device", "tf32 is
+    a CUDA ... mode"): evaluate overrode only the device.
+    """
+    run_dir = tmp_path / "run"
+    shutil.copytree(catch_run, run_dir)
+    path = checkpoint_paths(run_dir)[0]  # the newest, which evaluate opens
+    state = load_checkpoint(path)
+    state["config"]["agent"][setting] = value
+    assert save_checkpoint(run_dir, state, state["counters"]["agent_steps"]) == path
+    assert load_checkpoint(path)["config"]["agent"][setting] == value
+    result = run_module("dqn_atari.evaluate", f"run_dir={run_dir}", "episodes=1", "device=cpu",
+                        "threads=1", timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"note: the run's {note}" in result.stdout
+    assert len(json.loads((run_dir / "eval_nature.json").read_text())["scores"]) == 1

@@ -230,6 +230,41 @@ def test_a_seed_state_round_trips_through_the_packed_learner():
                        source.seed_state_dict(1)["online"]["torso.0.weight"])
 
 
+@pytest.mark.parametrize("optim", ["rmsprop_centered", "adam"])
+def test_loading_seed_states_keeps_the_stacked_optimizer_tensors(optim):
+    """load_staged copies the moments into the stacked state tensors (their storage is kept,
+    issue 23 defect 5), and Adam's step count stays a CPU tensor, not capturable (the packed
+    update is never captured), even from the checkpoints of a cuda_graph run (defect 2)."""
+    cfg = compose(["experiment=smoke", f"optim={optim}"])
+    rng = np.random.default_rng(3)
+    learners = [PackedLearner([DQNAgent(4, cfg.agent, cfg.optim, 4, s + 10 * i) for s in SEEDS],
+                              cfg.optim) for i in range(2)]
+    for learner, updates in zip(learners, (1, 2), strict=True):
+        for _ in range(updates):
+            learner.update([_random_batch(rng, 4) for _ in SEEDS])
+    source, target = learners
+
+    def tensors():
+        return [(index, key, value) for index, p in enumerate(target.online.values())
+                for key, value in target.optimizer.state[p].items()]
+
+    pointers = [(index, key, value.data_ptr()) for index, key, value in tensors()]
+    for k in range(len(SEEDS)):
+        state = source.seed_state_dict(k)
+        for group in state["optimizer"]["param_groups"]:
+            if "capturable" in group:
+                group["capturable"] = True  # as a single run with agent.cuda_graph=true saves it
+        target.stage_seed_state(k, state)
+    target.load_staged()
+    assert [(index, key, value.data_ptr()) for index, key, value in tensors()] == pointers
+    expected = source.optimizer.state_dict()["state"]
+    for index, key, value in tensors():
+        assert torch.equal(value, expected[index][key]), (index, key)
+        if key == "step":
+            assert value.device.type == "cpu"
+    assert all(not g.get("capturable", False) for g in target.optimizer.param_groups)
+
+
 # ------------------------------------------------------------- whole runs, K = 2
 
 
@@ -331,6 +366,9 @@ def test_seeds_at_different_agent_steps_are_refused_naming_each(straight, tmp_pa
     (["seeds=[0,1,0]"], r"seed\(s\) \[0\] more than once"),
     (["seeds=[0,1]", "agent.overlap=true"], r"agent.overlap=true"),
     (["seeds=[0,1]", "agent.compile=true"], r"agent.compile=false"),
+    # Checked before the device: on this CPU-only machine agent.cuda_graph=true alone is
+    # refused for want of CUDA, and a packed run on a GPU used to run eager without a word.
+    (["seeds=[0,1]", "agent.cuda_graph=true"], r"agent.cuda_graph=false"),
     (["seeds=[0,1]", "run_dir=/tmp/one_dir"], r"must contain \$\{seed\}"),
 ])
 def test_what_cannot_be_packed_is_refused_with_the_fix(overrides, match):
