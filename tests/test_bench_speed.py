@@ -75,3 +75,17 @@ def test_gpu_benchmark_runs_its_code_on_the_cpu_and_refuses_a_missing_gpu():
     if not torch.cuda.is_available():
         result = run_module("dqn_atari.bench", "gpu", timeout=600)
         assert result.returncode != 0 and "--device cpu" in result.stderr
+
+
+def test_checkpoint_benchmark_writes_only_the_filled_slots_and_reads_them_back():
+    result = run_module("dqn_atari.bench", "checkpoint", "--capacity", "4000", "--fill", "1000",
+                        "--distinct-frames", "300", "--no-progress", timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    plain, compressed = out["plain"], out["compressed"]
+    # 1,000 of 4,000 slots: the plain replay holds 28 MB of frames; its checkpoint far less
+    assert plain["checkpoint_bytes"] < plain["replay_bytes_in_memory"] / 4
+    assert compressed["checkpoint_bytes"] > 0
+    for store in (plain, compressed):
+        assert store["write_s"] > 0 and store["read_and_restore_s"] > 0
+        assert store["sweep_disk_gb"] == round(490 * store["checkpoint_bytes"] / 1e9, 1)

@@ -15,6 +15,8 @@ One function per subcommand, each printing a JSON object on its LAST line of std
   kernels  each Nature layer's forward and backward in fp32 and bf16 on this CPU, and the
            CPU flags (AMX, avx512_bf16) that decide whether bf16 can be faster
            (dqn_atari/bench/kernels.py).
+  checkpoint  size and write/read seconds of a checkpoint of a filled replay, plain and lz4
+           stores, and the disk a 245-run sweep needs (dqn_atari/bench/checkpoint.py).
   packed   total learning agent steps/s of K seeds packed in one process (seeds=[...]) against
            K single runs in K processes (dqn_atari/bench/packed.py).
   gpu      on a CUDA device: update/act ms of every learner setting (eager, compile, CUDA
@@ -27,6 +29,7 @@ Examples:
   python -m dqn_atari.bench train --game breakout --variants 1 --threads 2 \
       --learner eager-fp32,compile-fp32,compile-bf16
   python -m dqn_atari.bench kernels --threads 1
+  python -m dqn_atari.bench checkpoint --capacity 1000000 --game pong
   python -m dqn_atari.bench packed --seeds 4 --agent-steps 1000 --learning-starts 500
 """
 
@@ -83,9 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.set_defaults(func=bench_replay_cmd)
     _add_speed_subcommands(sub)
+    from dqn_atari.bench.checkpoint import add_checkpoint_subcommand
     from dqn_atari.bench.gpu import add_gpu_subcommand
     from dqn_atari.bench.packed import add_packed_subcommand
 
+    add_checkpoint_subcommand(sub)
     add_packed_subcommand(sub)
     add_gpu_subcommand(sub)
     return parser
