@@ -169,6 +169,10 @@ class Config:
     # Keys a resume may change on purpose (e.g. [optim.lr,total_frames]); any other change
     # of a key that is not safe to change on resume is refused (dqn_atari/resume_config.py).
     allow_config_change: list[str] = field(default_factory=list)
+    # Run even though no update falls within the budget (agent.learning_starts_agent_steps at
+    # or after total_frames' last agent step): collecting, or acting at random, on purpose.
+    # Otherwise such a config is refused as the mistake it almost always is (runner.py).
+    allow_no_learning: bool = False
     # torch intra-op threads; 0: torch's default (every core it sees). 2: updates 1.6x faster
     # than with 1 on 2 free cores (23.5 vs 37 ms), and the same as torch's default there. More
     # threads than FREE cores are ruinous with OpenMP's spin-waiting: an update took 649 ms

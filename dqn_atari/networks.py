@@ -92,6 +92,42 @@ def _conv_output_size(size: int, kernel: int, stride: int, padding: str = "valid
     return (size - kernel) // stride + 1
 
 
+CONV_LAYERS = ((32, 8, 4), (64, 4, 2), (64, 3, 1))  # (filters, kernel, stride) of the torso
+
+
+def conv_output_side(frame_size: int, conv_padding: str = "valid") -> int:
+    """Side of the torso's last feature map for ``frame_size`` frames; 0 if nothing is left."""
+    side = frame_size
+    for _, kernel, stride in CONV_LAYERS:
+        side = _conv_output_size(side, kernel, stride, conv_padding)
+        if side < 1:
+            return 0
+    return side
+
+
+def min_frame_size(conv_padding: str = "valid") -> int:
+    """The smallest frame side the torso maps to at least one feature per filter.
+
+    VALID: 36 (36 -> 8 -> 3 -> 1; 35 -> 7 -> 2 -> 0). SAME: 1 (every side stays >= 1).
+    """
+    side = 1
+    while conv_output_side(side, conv_padding) < 1:
+        side += 1
+    return side
+
+
+def check_frame_size(frame_size: int, conv_padding: str = "valid") -> None:
+    """Refuse an ``env.frame_size`` the torso leaves no feature of, naming the smallest."""
+    smallest = min_frame_size(conv_padding)
+    if frame_size < smallest:
+        layers = ", ".join(f"{k}x{k} stride {s}" for _, k, s in CONV_LAYERS)
+        raise ValueError(
+            f"env.frame_size={frame_size}: the network's convolutions ({layers}, "
+            f"agent.conv_padding={conv_padding}) leave no feature of frames smaller than "
+            f"{smallest}x{smallest}; use env.frame_size={smallest} or more (Nature: "
+            f"env.frame_size={NATURE_FRAME_SIZE})")
+
+
 class SamePaddedConv2d(nn.Conv2d):
     """``nn.Conv2d`` (no padding of its own) after TensorFlow's 'SAME' zero padding.
 
@@ -158,10 +194,9 @@ class NatureQNetwork(nn.Module):
         self.conv_padding = conv_padding
         self.init = init
 
-        side = frame_size
-        for kernel, stride in ((8, 4), (4, 2), (3, 1)):
-            side = _conv_output_size(side, kernel, stride, conv_padding)
-        self.num_features = 64 * side * side  # 84x84 frames: 3,136 (valid) or 7,744 (same)
+        check_frame_size(frame_size, conv_padding)
+        side = conv_output_side(frame_size, conv_padding)
+        self.num_features = CONV_LAYERS[-1][0] * side * side  # 84x84: 3,136 (valid), 7,744 (same)
 
         conv = SamePaddedConv2d if conv_padding == "same" else nn.Conv2d
         self.torso = nn.Sequential(

@@ -42,6 +42,7 @@ from dqn_atari.runner import (
     HANDLED_SIGNALS,
     ConfigError,
     Runner,
+    check_seed,
     close_sinks,
     validate_config,
 )
@@ -50,6 +51,8 @@ from dqn_atari.runner import (
 def check_packable(cfg: DictConfig) -> list[int]:
     """The seeds of ``cfg.seeds``, or ``ConfigError`` naming why they cannot be packed."""
     seeds = [int(s) for s in cfg.seeds]
+    for seed in seeds:
+        check_seed(seed, f"seeds={seeds}", "seeds=[0,1,2,3,4]")
     repeated = sorted({s for s in seeds if seeds.count(s) > 1})
     if repeated:
         raise ConfigError(f"seeds={seeds} lists seed(s) {repeated} more than once: each seed is "

@@ -50,7 +50,7 @@ CHANGES_FILE = "config_changes.yaml"
 SAFE_TO_CHANGE_PREFIXES = ("logger.", "final_eval.")
 SAFE_TO_CHANGE = frozenset({
     "torch_threads", "agent.device", "agent.compile", "agent.cuda_graph", "checkpoint_keep", "on_unreadable_checkpoints",
-    "experiment_note", "extra",
+    "experiment_note", "extra", "allow_no_learning",
 })
 
 

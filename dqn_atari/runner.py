@@ -14,6 +14,7 @@ counters; metric rows written after that checkpoint are dropped first.
 from __future__ import annotations
 
 import json
+import math
 import random
 import signal
 import time
@@ -34,7 +35,9 @@ from dqn_atari.checkpoint import (
     remove_stale_temp_files,
     save_checkpoint,
 )
-from dqn_atari.envs import check_resize_interpolation, make_env
+from dqn_atari.config import AgentConfig, OptimConfig
+from dqn_atari.envs import UnknownGameError, check_resize_interpolation, make_env, resolve_game
+from dqn_atari.envs.catch import GRID_COLUMNS, GRID_ROWS
 from dqn_atari.learner import make_learner
 from dqn_atari.loop import (
     IterationStats,
@@ -45,9 +48,10 @@ from dqn_atari.loop import (
     train_phase,
 )
 from dqn_atari.metrics import EPISODE_FIELDS, ITERATION_FIELDS, CsvSink, WandbSink
-from dqn_atari.networks import check_network_switches
+from dqn_atari.networks import check_frame_size, check_network_switches
 from dqn_atari.optim import check_initial_mean_square
 from dqn_atari.replay import make_replay
+from dqn_atari.replay.uniform import check_actor_split
 from dqn_atari.resume_config import record_changes
 from dqn_atari.run_lock import RunDirLock
 from dqn_atari.run_status import StatusWriter, read_status, record_failure
@@ -61,8 +65,56 @@ class ConfigError(ValueError):
     """A configuration that cannot run; the message names the fix."""
 
 
+SEED_LIMIT = 2**32  # numpy's seed range (np.random.seed): seeds 0 .. 2**32 - 1
+
+
+def check_seed(seed: int, key: str = "seed", example: str = "seed=0") -> None:
+    """Refuse a seed outside 0 .. 2**32 - 1 (``key``: where it was given)."""
+    if not 0 <= seed < SEED_LIMIT:
+        raise ConfigError(
+            f"{key}: seed {seed} is outside 0 .. {SEED_LIMIT - 1} (2**32 - 1, numpy's seed "
+            f"range, through which runs are seeded); use a seed in that range, e.g. {example}")
+
+
+def check_game(game: str) -> str:
+    """The ROM id (or toy game) ``env.game`` names, or ``ConfigError`` with close names."""
+    if not str(game).strip():
+        raise ConfigError("env.game is empty: name a game, e.g. env.game=pong or "
+                          "env.game=ms_pacman (ale-py ROM ids, snake_case), or env.game=catch")
+    try:
+        return resolve_game(game)
+    except UnknownGameError as error:
+        raise ConfigError(str(error)) from None
+
+
+def first_update_agent_step(agent_cfg) -> int:
+    """The agent step of the first update: the first multiple of the update period at or
+    after ``learning_starts_agent_steps`` (loop.py)."""
+    period = agent_cfg.update_period_agent_steps
+    start = max(agent_cfg.learning_starts_agent_steps, 1)
+    return -(-start // period) * period
+
+
 def validate_config(cfg: DictConfig) -> None:
-    """Refuse settings that cannot work, naming the key to change."""
+    """Refuse settings that cannot work, naming the key to change.
+
+    The one place every entry point checks a config before it creates anything: the
+    training command and packed seeds (train.py's precheck, before Hydra makes the run
+    dir), ``Runner`` (before any env is built) and slurm/sweep.sh (before submitting).
+    It builds nothing: only the game name is looked up in ale-py's ROM list.
+    """
+    game = check_game(cfg.env.game)
+    check_seed(cfg.seed, f"seed={cfg.seed}")  # seeds=[...]: packed_runner.check_packable
+    lr = cfg.optim.lr
+    if not (math.isfinite(lr) and lr > 0):
+        raise ConfigError(f"optim.lr={lr}: the learning rate must be a positive number "
+                          f"(Nature: optim.lr={OptimConfig.lr})")
+    for key in ("epsilon_start", "epsilon_end", "epsilon_eval"):
+        value = cfg.agent[key]
+        if not 0 <= value <= 1:
+            raise ConfigError(
+                f"agent.{key}={value}: epsilon is the probability of a random action, between "
+                f"0 and 1 (Nature: agent.{key}={getattr(AgentConfig, key)})")
     batch, capacity = cfg.agent.batch_size, cfg.replay.capacity
     starts = cfg.agent.learning_starts_agent_steps
     if capacity < 1:
@@ -103,6 +155,19 @@ def validate_config(cfg: DictConfig) -> None:
         raise ConfigError(f"total_frames={cfg.total_frames} is less than one agent step")
     if cfg.train_agent_steps_per_iteration <= 0:
         raise ConfigError("train_agent_steps_per_iteration must be positive")
+    total_agent_steps = cfg.total_frames // cfg.env.action_repeat_frames
+    first_update = first_update_agent_step(cfg.agent)
+    if first_update > total_agent_steps and not cfg.get("allow_no_learning", False):
+        period = cfg.agent.update_period_agent_steps
+        last_update = total_agent_steps // period * period
+        lower = (f"lower agent.learning_starts_agent_steps to {last_update} or less, or "
+                 if last_update >= batch else "")
+        raise ConfigError(
+            f"agent.learning_starts_agent_steps={starts}: the first update would come at "
+            f"agent step {first_update}, after the budget's last (total_frames={cfg.total_frames}"
+            f" = {total_agent_steps} agent steps), so the network would never learn; {lower}"
+            f"raise total_frames to at least {first_update * cfg.env.action_repeat_frames}; to "
+            "collect without learning on purpose, add allow_no_learning=true")
     if cfg.on_unreadable_checkpoints not in ("stop", "start_over"):
         raise ConfigError(f"on_unreadable_checkpoints={cfg.on_unreadable_checkpoints!r}: "
                           "choose stop (the default) or start_over")
@@ -111,8 +176,16 @@ def validate_config(cfg: DictConfig) -> None:
         check_network_switches(cfg.agent.conv_padding, cfg.agent.init)
         check_target_init(cfg.agent.target_init)
         check_initial_mean_square(cfg.optim)
+        check_frame_size(cfg.env.frame_size, cfg.agent.conv_padding)
+        # the envs' replay heads: checked here, before any env is built (make_replay again)
+        check_actor_split(capacity, cfg.env.num_envs, cfg.env.stack_frames)
     except ValueError as error:
         raise ConfigError(str(error)) from None
+    if game == "catch" and cfg.env.frame_size < max(GRID_ROWS, GRID_COLUMNS):
+        raise ConfigError(
+            f"env.frame_size={cfg.env.frame_size}: catch draws its {GRID_ROWS}x{GRID_COLUMNS} "
+            "grid with at least one pixel per cell; use "
+            f"env.frame_size={max(GRID_ROWS, GRID_COLUMNS)} or more")
 
 
 def ensure_writable(run_dir: Path) -> None:

@@ -121,7 +121,7 @@ for item in "${items[@]}"; do
         games+=("$item")
     fi
 done
-[[ ${#games[@]} -gt 0 ]] || die "--games '$games_arg' names no game"
+[[ ${#games[@]} -gt 0 ]] || die "--games '$games_arg' names no game: list games, e.g. --games pong,breakout or --games nature49"
 
 # Seeds: 0-4, 0,2,5, 0-2,7 ...
 seeds=()
@@ -173,7 +173,7 @@ try:
     from dqn_atari.overrides import OverrideError, check_overrides
     from dqn_atari.config import register_configs
     from dqn_atari.envs import UnknownGameError, resolve_game
-    from dqn_atari.runner import ConfigError, validate_config
+    from dqn_atari.runner import ConfigError, check_seed, validate_config
     from dqn_atari.packed_runner import check_packable
 except ImportError as error:
     fail(f"cannot import the project with {sys.executable}: {error} "
@@ -188,6 +188,11 @@ for name in games_csv.split(","):
     if game not in games:
         games.append(game)
 seeds = list(dict.fromkeys(int(s) for s in seeds_csv.split(",")))
+for seed in seeds:  # validate_config below sees the first seed only
+    try:
+        check_seed(seed, f"--seeds {seeds_csv}", "--seeds 0-4")
+    except ConfigError as error:
+        fail(str(error))
 try:
     check_overrides([f"experiment={experiment}", *overrides])
 except OverrideError as error:

@@ -124,6 +124,42 @@ def test_sweep_pack_seeds_groups_seeds_of_a_game_per_task(tmp_path: Path):
         assert res.returncode == 2 and says in res.stderr, (bad, res.stderr)
 
 
+# Issue 22's bad values (smoke preset: 600 agent steps, replay.capacity=2000), as sweep.sh takes
+# them: the key the message must name and the fix it must give.
+SWEEP_BAD_ROWS = [
+    pytest.param(["--games", ","], "--games", "--games pong", id="empty-game"),
+    pytest.param(["--seeds", "-1"], "--seeds", "0-4", id="negative-seed"),
+    pytest.param(["--seeds", "0,4294967296"], "--seeds 0,4294967296", "--seeds 0-4",
+                 id="seed-past-2**32"),
+    pytest.param(["optim.lr=-1"], "optim.lr=-1.0", "optim.lr=0.00025", id="negative-lr"),
+    pytest.param(["env.frame_size=0"], "env.frame_size=0", "env.frame_size=36", id="frame-size-0"),
+    pytest.param(["env.num_envs=1000"], "env.num_envs=1000", "env.num_envs=400",
+                 id="num-envs-1000"),
+    pytest.param(["agent.epsilon_end=2"], "agent.epsilon_end=2.0", "between 0 and 1",
+                 id="epsilon-end-2"),
+    pytest.param(["agent.learning_starts_agent_steps=601"], "agent.learning_starts_agent_steps=601",
+                 "allow_no_learning=true", id="learning-starts-after-the-budget"),
+]
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "submit"])
+@pytest.mark.parametrize("bad,key,fix", SWEEP_BAD_ROWS)
+def test_sweep_refuses_a_bad_value_before_submitting(bad, key, fix, dry_run, tmp_path: Path):
+    """Exit 2 naming the key and the fix; no sbatch call (a fake one records any), no run dir."""
+    bin_dir, called = tmp_path / "bin", tmp_path / "sbatch_was_called"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(f"#!/bin/sh\ntouch {called}\necho 4242\n")
+    (bin_dir / "sbatch").chmod(0o755)
+    runs = tmp_path / "runs"
+    args = ["--games", "pong", "--experiment", "smoke", "--gpus", "0", "--runs-root", str(runs)]
+    args += [*bad, *(["--dry-run"] if dry_run else [])]
+    env = dict(os.environ, PYTHON=sys.executable, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    res = run(["bash", str(SWEEP), *args], timeout=120, cwd=tmp_path, env=env)
+    assert res.returncode == 2, (res.stdout[-1500:], res.stderr[-1500:])
+    assert key in res.stderr and fix in res.stderr, res.stderr
+    assert not called.exists() and not runs.exists()
+
+
 def test_sbatch_task_of_packed_seeds_passes_a_seeds_list(tmp_path: Path):
     """The real sbatch script, with `echo` as the interpreter: "game:0+1" -> seeds=[0,1]."""
     env = dict(os.environ, SLURM_ARRAY_TASK_ID="1", SLURM_CPUS_PER_TASK="3")

@@ -115,3 +115,103 @@ def test_plot_names_a_dopamine_csv_with_the_wrong_columns(tmp_path):
                         f"--out={tmp_path / 'plots'}", f"--dopamine-csv={bad}")
     assert result.returncode == 2 and f"error: {bad} lacks the column(s) game" in result.stderr
     assert not Path(tmp_path / "plots").exists()
+
+
+# The bad values of issue 22 (smoke preset: 600 agent steps, replay.capacity=2000), each with
+# the key its message must name and the fix it must give.
+BAD_ROWS = [
+    pytest.param("env.game=", "env.game", "env.game=ms_pacman", id="empty-game"),
+    pytest.param("seed=-1", "seed=-1", "seed=0", id="negative-seed"),
+    pytest.param("optim.lr=-1", "optim.lr=-1.0", "optim.lr=0.00025", id="negative-lr"),
+    pytest.param("env.frame_size=0", "env.frame_size=0", "env.frame_size=36", id="frame-size-0"),
+    pytest.param("env.num_envs=1000", "env.num_envs=1000", "env.num_envs=400", id="num-envs-1000"),
+    pytest.param("agent.epsilon_end=2", "agent.epsilon_end=2.0", "between 0 and 1",
+                 id="epsilon-end-2"),
+    pytest.param("agent.learning_starts_agent_steps=601", "agent.learning_starts_agent_steps=601",
+                 "allow_no_learning=true", id="learning-starts-after-the-budget"),
+]
+QUIET = ["experiment=smoke", "logger.wandb_mode=disabled", "torch_threads=1"]
+
+
+def _packed(override: str) -> list[str]:
+    """``override`` for ``seeds=[0,1]``; a bad seed is one of the packed seeds."""
+    return ["seeds=[-1,0]"] if override == "seed=-1" else ["seeds=[0,1]", override]
+
+
+def _refused(result, key: str, fix: str) -> None:
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr, result.stderr
+    assert key in result.stderr and fix in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("override,key,fix", BAD_ROWS)
+def test_the_training_command_refuses_before_creating_anything(override, key, fix, tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_module("dqn_atari.train", *QUIET, override, f"run_dir={run_dir}", timeout=180)
+    _refused(result, key, fix)
+    assert not run_dir.exists()  # no run dir, no status.json
+
+
+@pytest.mark.parametrize("override,key,fix", BAD_ROWS)
+def test_packed_seeds_refuse_before_creating_anything(override, key, fix, tmp_path):
+    runs = tmp_path / "runs"
+    result = run_module("dqn_atari.train", *QUIET, *_packed(override),
+                        f"run_dir={runs}/seed_${{seed}}", timeout=180)
+    if override == "seed=-1":
+        key, fix = "seeds=[-1, 0]", "seeds=[0,"
+    _refused(result, key, fix)
+    assert not runs.exists()
+
+
+@pytest.mark.parametrize("override,key,fix", BAD_ROWS)
+def test_a_runner_refuses_before_building_an_env(override, key, fix, tmp_path, monkeypatch):
+    """The same check in ``Runner`` (a Hydra -m job, a script): before any env is made."""
+    from conftest import compose
+
+    from dqn_atari import runner as runner_module
+
+    def no_env(*args, **kwargs):
+        raise AssertionError("an env was built before the config was checked")
+
+    monkeypatch.setattr(runner_module, "make_env", no_env)
+    with pytest.raises(ConfigError) as refused:
+        runner_module.Runner(compose([*QUIET, override, f"run_dir={tmp_path / 'run'}"]))
+    assert key in str(refused.value) and fix in str(refused.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_learning_that_never_starts_runs_when_asked_for_by_name(tmp_path):
+    from conftest import compose
+
+    from dqn_atari.runner import validate_config
+
+    cfg = compose([*QUIET, "agent.learning_starts_agent_steps=601", "allow_no_learning=true"])
+    validate_config(cfg)  # collecting without learning, on purpose
+    # the exact bound: the first update is at the first multiple of the update period at or
+    # after learning_starts_agent_steps, and it must fall within the budget (600 agent steps)
+    validate_config(compose([*QUIET, "agent.learning_starts_agent_steps=600"]))
+    budget_601 = [*QUIET, "total_frames=2404"]  # 601 agent steps: updates at 4, 8, ..., 600
+    with pytest.raises(ConfigError, match="first update would come at agent step 604.*"
+                       "601 agent steps.*to 600 or less.*total_frames to at least 2416"):
+        validate_config(compose([*budget_601, "agent.learning_starts_agent_steps=601"]))
+
+
+def test_the_smallest_frame_size_follows_the_conv_stack():
+    from conftest import compose
+
+    from dqn_atari.networks import NatureQNetwork, min_frame_size
+    from dqn_atari.runner import validate_config
+
+    assert min_frame_size("valid") == 36 and min_frame_size("same") == 1
+    for padding in ("valid", "same"):
+        side = min_frame_size(padding)
+        net = NatureQNetwork(3, frame_size=side, conv_padding=padding)
+        assert net(torch.zeros(1, 4, side, side, dtype=torch.uint8)).shape == (1, 3)
+    with pytest.raises(ValueError, match="frame_size=35"):  # one pixel less leaves no feature
+        NatureQNetwork(3, frame_size=35)
+    validate_config(compose([*QUIET, "env.frame_size=36"]))
+    with pytest.raises(ConfigError, match="env.frame_size=35.*env.frame_size=36"):
+        validate_config(compose([*QUIET, "env.frame_size=35"]))
+    with pytest.raises(ConfigError, match="env.frame_size=9.*catch.*env.frame_size=10"):
+        validate_config(compose(["experiment=catch", "agent.conv_padding=same",
+                                 "env.frame_size=9"]))

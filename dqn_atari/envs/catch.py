@@ -41,6 +41,7 @@ from dqn_atari.envs.base import StepResult
 # Action 0 is NOOP, as in the ALE's minimal action sets.
 ACTION_MEANINGS: tuple[str, ...] = ("NOOP", "LEFT", "RIGHT")
 _PADDLE_MOVES: tuple[int, ...] = (0, -1, +1)  # paddle column change per action
+GRID_ROWS, GRID_COLUMNS = 10, 5  # the game's grid (make_env's); a frame needs a pixel per cell
 
 
 class CatchEnv:
@@ -63,8 +64,8 @@ class CatchEnv:
         self,
         seed: int,
         frame_size: int = 84,
-        rows: int = 10,
-        columns: int = 5,
+        rows: int = GRID_ROWS,
+        columns: int = GRID_COLUMNS,
         max_episode_frames: int | None = None,
         action_repeat_frames: int = 4,
     ) -> None:

@@ -39,6 +39,29 @@ MAX_REJECTION_ROUNDS = 64  # redraw rounds before drawing from the explicit vali
 _PER_SLOT_BYTES = 1 + 4 + 1  # action uint8 + reward float32 + flags uint8
 
 
+def check_actor_split(capacity: int, num_heads: int, stack_frames: int) -> None:
+    """Refuse a replay whose smallest head cannot hold one sample window.
+
+    Each of the ``num_heads`` actors (``env.num_envs``) writes its own head of ``capacity //
+    num_heads`` slots, and a head must hold one agent state and the next frame
+    (``stack_frames + 1`` slots): so at most ``capacity // (stack_frames + 1)`` actors.
+    """
+    window = stack_frames + 1
+    base = capacity // num_heads
+    if base >= window:
+        return
+    if num_heads == 1:
+        raise ValueError(
+            f"replay.capacity={capacity} transitions is smaller than one sample window "
+            f"({window} frames: env.stack_frames + 1); use replay.capacity={window} or more")
+    most = max(1, capacity // window)
+    raise ValueError(
+        f"env.num_envs={num_heads}: replay.capacity={capacity} split over {num_heads} actors "
+        f"leaves {base} slots per actor, fewer than one sample window ({window} frames: "
+        f"env.stack_frames + 1); use env.num_envs={most} or fewer, or raise replay.capacity "
+        f"to at least {num_heads * window}")
+
+
 class UniformReplay:
     """``num_heads`` write heads of ``capacity / num_heads`` slots, sampled uniformly.
 
@@ -58,13 +81,8 @@ class UniformReplay:
         num_heads, capacity = int(num_heads), int(capacity)
         if num_heads < 1:
             raise ValueError(f"num_heads must be >= 1, got {num_heads}")
+        check_actor_split(capacity, num_heads, stack_frames)
         base, extra = divmod(capacity, num_heads)
-        if num_heads > 1 and base < stack_frames + 1:
-            raise ValueError(
-                f"replay.capacity={capacity} split over env.num_envs={num_heads} actors leaves "
-                f"{base} slots per actor, fewer than one sample window ({stack_frames + 1}); "
-                "raise replay.capacity or lower env.num_envs"
-            )
         self.capacity = capacity
         self.num_heads = num_heads
         self.frame_shape = tuple(int(x) for x in frame_shape)
