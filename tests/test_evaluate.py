@@ -67,7 +67,8 @@ def test_evaluate_writes_a_report_on_a_game_outside_the_papers_49(tmp_path):
 
 def test_evaluate_counts_its_games_and_takes_a_thread_count(tmp_path):
     cfg = compose(["experiment=catch", f"run_dir={tmp_path}", "logger.wandb_mode=disabled",
-                   "total_frames=400", "eval_agent_steps_per_iteration=0"])
+                   "total_frames=400", "eval_agent_steps_per_iteration=0",
+                   "allow_no_learning=true"])  # a checkpoint to evaluate, no learning
     Runner(cfg).run()
     bad = run_module("dqn_atari.evaluate", f"run_dir={tmp_path}", "threads=0", timeout=600)
     assert bad.returncode == 2 and "threads=0: give a whole number" in bad.stderr
@@ -83,7 +84,8 @@ def catch_run(tmp_path_factory):
     """A finished CPU run of Catch (cheap) with its checkpoints."""
     run_dir = tmp_path_factory.mktemp("catch") / "run"
     Runner(compose(["experiment=catch", f"run_dir={run_dir}", "logger.wandb_mode=disabled",
-                    "total_frames=400", "eval_agent_steps_per_iteration=0"])).run()
+                    "total_frames=400", "eval_agent_steps_per_iteration=0",
+                    "allow_no_learning=true"])).run()  # a checkpoint to evaluate, no learning
     return run_dir
 
 

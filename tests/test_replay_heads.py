@@ -159,7 +159,7 @@ def test_state_dict_round_trip_is_exact(copy_arrays):
 
 
 def test_errors_name_the_fix():
-    with pytest.raises(ValueError, match="raise replay.capacity or lower env.num_envs"):
+    with pytest.raises(ValueError, match=r"use env.num_envs=6 or fewer, or raise replay.capacity"):
         UniformReplay(30, num_heads=8)
     replay = UniformReplay(100, num_heads=2)
     with pytest.raises(ValueError, match="empty"):

@@ -91,9 +91,9 @@ def test_memory_check_refuses_what_cannot_fit() -> None:
 
 
 def test_real_pong_frames_compress_below_600_bytes() -> None:
-    from dqn_atari.bench.replay import _real_frames
+    from dqn_atari.bench.replay import real_frames
 
-    stream = _real_frames("pong", 600, seed=0)  # 600 agent steps of random play
+    stream = real_frames("pong", 600, seed=0)  # 600 agent steps of random play
     replay = UniformReplay(1_000, frame_store="lz4")
     for frame in stream.frames:
         replay.add(frame, 0, 0.0, False, replay.num_added == 0)

@@ -25,12 +25,12 @@ CHECKPOINTS_KEPT = 2  # checkpoint_keep's default
 
 def bench_checkpoint(args: argparse.Namespace) -> dict[str, Any]:
     """Fill each store, write it as a checkpoint, read it back: bytes and seconds."""
-    from dqn_atari.bench.replay import FRAME_SHAPE, STACK_FRAMES, _fill, _real_frames
+    from dqn_atari.bench.replay import FRAME_SHAPE, STACK_FRAMES, fill_replay, real_frames
     from dqn_atari.checkpoint import load_checkpoint, save_checkpoint
     from dqn_atari.replay import UniformReplay
 
     fill = args.capacity if args.fill is None else min(args.fill, args.capacity)
-    stream = _real_frames(args.game, args.distinct_frames, args.seed)
+    stream = real_frames(args.game, args.distinct_frames, args.seed)
     result: dict[str, Any] = {
         "game": args.game, "capacity": args.capacity, "fill_slots": fill,
         "frames_note": f"{len(stream.frames)} frames of random play cycled to fill {fill} slots",
@@ -42,7 +42,7 @@ def bench_checkpoint(args: argparse.Namespace) -> dict[str, Any]:
             continue
         replay = UniformReplay(args.capacity, frame_shape=FRAME_SHAPE, stack_frames=STACK_FRAMES,
                                frame_store=frame_store, seed=args.seed)
-        _fill(replay.add, replay.add_final, stream, fill, name, args.progress)
+        fill_replay(replay.add, replay.add_final, stream, fill, name, args.progress)
         in_memory = replay.nbytes
         with tempfile.TemporaryDirectory(prefix="bench_checkpoint_", dir=args.dir) as tmp:
             start = time.perf_counter()
@@ -59,14 +59,14 @@ def bench_checkpoint(args: argparse.Namespace) -> dict[str, Any]:
                                          stack_frames=STACK_FRAMES, frame_store=frame_store,
                                          seed=args.seed)
                 restored.load_state_dict(state["replay"])
-                read_s = round(time.perf_counter() - start, 2)
+                read_s = round(time.perf_counter() - start, 4)
                 del state, restored
                 gc.collect()
         result[name] = {
             "replay_bytes_in_memory": in_memory,
             "checkpoint_bytes": size,
             "checkpoint_bytes_per_filled_slot": round(size / max(fill, 1), 1),
-            "write_s": round(write_s, 2), "read_and_restore_s": read_s,
+            "write_s": round(write_s, 4), "read_and_restore_s": read_s,
             "sweep_disk_gb": round(SWEEP_RUNS * CHECKPOINTS_KEPT * size / 1e9, 1),
         }
     return result

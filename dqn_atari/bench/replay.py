@@ -34,7 +34,7 @@ class RealFrames(NamedTuple):
     frames_distinct: int  # frames whose bytes differ from all others
 
 
-def _real_frames(game: str, n: int, seed: int) -> RealFrames:
+def real_frames(game: str, n: int, seed: int) -> RealFrames:
     """``n`` Nature-preprocessed frames of ``game`` under uniformly random actions.
 
     Played by the project's own environment (``NatureAtariEnv``: the frames training
@@ -59,7 +59,7 @@ def _real_frames(game: str, n: int, seed: int) -> RealFrames:
     return RealFrames(frames, kinds, distinct)
 
 
-def _fill(
+def fill_replay(
     add: Callable, add_final: Callable, stream: RealFrames, count: int, desc: str, progress: bool
 ) -> float:
     """Write ``count`` slots cycling through ``stream``; returns the seconds it took."""
@@ -180,7 +180,7 @@ def bench_replay(args: argparse.Namespace) -> dict[str, Any]:
     capacity = args.capacity
     fill = capacity if args.fill is None else min(args.fill, capacity)
     t0 = time.perf_counter()
-    stream = _real_frames(args.game, args.distinct_frames, args.seed)
+    stream = real_frames(args.game, args.distinct_frames, args.seed)
     result: dict[str, Any] = {
         "game": args.game,
         "capacity": capacity,
@@ -200,7 +200,7 @@ def bench_replay(args: argparse.Namespace) -> dict[str, Any]:
     if "plain" in stores:
         replay = UniformReplay(capacity, frame_shape=FRAME_SHAPE, stack_frames=STACK_FRAMES,
                                frame_store="array", seed=args.seed)
-        fill_s = _fill(replay.add, replay.add_final, stream, fill, "plain", args.progress)
+        fill_s = fill_replay(replay.add, replay.add_final, stream, fill, "plain", args.progress)
         result["plain"] = {
             "bytes_per_transition": replay.nbytes / capacity,
             "bytes_allocated": replay.nbytes,
@@ -215,7 +215,7 @@ def bench_replay(args: argparse.Namespace) -> dict[str, Any]:
     if "compressed" in stores:
         replay = UniformReplay(capacity, frame_shape=FRAME_SHAPE, stack_frames=STACK_FRAMES,
                                frame_store="lz4", seed=args.seed)
-        fill_s = _fill(replay.add, replay.add_final, stream, fill, "compressed", args.progress)
+        fill_s = fill_replay(replay.add, replay.add_final, stream, fill, "compressed", args.progress)
         filled = replay.num_filled
         store = replay.head(0).frames
         mean_frame = store.stored_frame_bytes / filled
@@ -239,7 +239,7 @@ def bench_replay(args: argparse.Namespace) -> dict[str, Any]:
     if "full_stack" in stores:
         measured_at = min(capacity, args.full_stack_capacity)
         store = FullStackStore(measured_at)
-        fill_s = _fill(
+        fill_s = fill_replay(
             store.add, store.add_final, stream, min(fill, measured_at), "full_stack", args.progress
         )
         result["full_stack"] = {
