@@ -39,7 +39,10 @@ def _wait_for_holder(run_dir, pid, timeout_s=120.0):
 
 
 def test_a_second_process_is_refused_naming_the_holder_and_a_dead_holder_never_blocks(tmp_path):
-    first = _start_training(tmp_path, "total_frames=400000")  # long enough to still run
+    # long enough to still run, and no checkpoint before it is killed (one long iteration):
+    # else the third start below would resume it, under another total_frames
+    first = _start_training(tmp_path, "total_frames=400000",
+                            "train_agent_steps_per_iteration=100000")
     try:
         holder = _wait_for_holder(tmp_path, first.pid)
         assert holder["host"] == os.uname().nodename
