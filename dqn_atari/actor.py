@@ -1,4 +1,7 @@
-"""The actor: steps one environment with an epsilon-greedy agent and feeds the replay.
+"""The actor: steps one environment with the actions it is given and feeds the replay.
+
+It holds no agent and no epsilon: the loop (loop.py) chooses every action (the learner acts
+for all actors at once) and hands it to ``Actor.step``.
 
 It owns the learning-episode bookkeeping of the Nature setting:
 * a lost life ends the *learning* episode (terminal, discount 0) but not the game:

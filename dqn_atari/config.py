@@ -47,7 +47,8 @@ class EnvConfig:
     max_episode_frames_eval: int = 18_000  # frames (5 minutes: the final Nature protocol, `evaluate`)
     sticky_actions: bool = False  # True: repeat_action_probability 0.25 (Machado et al. 2018)
     full_action_space: bool = False  # Nature: the game's minimal action set
-    num_envs: int = 1  # parallel actors (ale-py's AtariVectorEnv when > 1)
+    num_envs: int = 1  # actors, each on its own NatureAtariEnv, stepped in turn by one loop
+    # (not ale-py's AtariVectorEnv: loop.py says why); their states are acted on in one batch
 
 
 @dataclass
@@ -124,7 +125,7 @@ class LoggerConfig:
 
 @dataclass
 class FinalEvalConfig:
-    """The Nature-protocol evaluation at the end of a run (``dqn_atari/final_eval.py``).
+    """The Nature-protocol evaluation at the end of a run (``dqn_atari/run/final_eval.py``).
 
     The protocol is ``python -m dqn_atari.evaluate``'s: games capped at 18,000 frames
     (5 minutes), U{0..30} no-op frames at each start, epsilon 0.05. The result goes to
@@ -151,7 +152,7 @@ class Config:
     seed: int = 0
     # Several seeds of this game as K runs in ONE process, e.g. [0,1,2,3,4]: each keeps its own
     # run dir (seed_<s>), envs, replay, random streams, checkpoints and metrics; one vmapped
-    # learner updates all (dqn_atari/packed_runner.py). Empty: the one run of `seed`.
+    # learner updates all (dqn_atari/run/runner.py). Empty: the one run of `seed`.
     seeds: list[int] = field(default_factory=list)
     total_frames: int = 200_000_000  # training frames (= 50M agent steps: the paper's "50M frames")
     train_agent_steps_per_iteration: int = 250_000  # = 1M frames
@@ -164,10 +165,10 @@ class Config:
     on_unreadable_checkpoints: str = "stop"
     # Load a checkpoint written before 2026-12-06 (pickled tensors and classes: unpickling it
     # can run code that came with the file). Only for files you trust; never taken from a
-    # run's recorded config (dqn_atari/checkpoint.py).
+    # run's recorded config (dqn_atari/run/checkpoint.py).
     allow_pickled_checkpoints: bool = False
     # Keys a resume may change on purpose (e.g. [optim.lr,total_frames]); any other change
-    # of a key that is not safe to change on resume is refused (dqn_atari/resume_config.py).
+    # of a key that is not safe to change on resume is refused (dqn_atari/run/resume_config.py).
     allow_config_change: list[str] = field(default_factory=list)
     # Run even though no update falls within the budget (agent.learning_starts_agent_steps at
     # or after total_frames' last agent step): collecting, or acting at random, on purpose.

@@ -24,14 +24,13 @@ Arguments (``key=value``):
                      next to other jobs: spinning threads on busy cores are much slower);
   allow_pickled_checkpoints=true
                      load a checkpoint written before 2026-12-06, whose pickle can run code
-                     that came with the file: only for files you trust (dqn_atari/checkpoint.py).
+                     that came with the file: only for files you trust (dqn_atari/run/checkpoint.py).
 
 A progress bar (on stderr) counts the games.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import warnings
@@ -46,25 +45,29 @@ from omegaconf import OmegaConf
 from dqn_atari import seeds
 from dqn_atari.actor import make_actor
 from dqn_atari.agent import DQNAgent
-from dqn_atari.checkpoint import (
+from dqn_atari.config import AgentConfig, Config
+from dqn_atari.envs import make_env
+from dqn_atari.loop import play
+from dqn_atari.networks import select_device
+from dqn_atari.run.checkpoint import (
     CheckpointNotFoundError,
     CheckpointUnreadableError,
     UnsafeCheckpointError,
     load_checkpoint,
     load_latest,
 )
-from dqn_atari.config import AgentConfig, Config
-from dqn_atari.envs import make_env
-from dqn_atari.loop import play
-from dqn_atari.metrics import WANDB_MODES, WandbSink
-from dqn_atari.networks import select_device
-from dqn_atari.resume_config import config_as_data
-from dqn_atari.scores import human_normalized_for_report
-from dqn_atari.video import VIDEO_CODEC, VIDEO_FPS, VIDEO_PIXEL_FORMAT, Mp4Writer, RecordingEnv
+from dqn_atari.run.eval_report import (
+    NATURE_EVAL_EPISODES,
+    NATURE_EVAL_EPSILON,
+    NATURE_EVAL_MAX_FRAMES,
+    REPORT_FILE,
+    nature_report,
+    write_report,
+)
+from dqn_atari.run.metrics import WANDB_MODES, WandbSink
+from dqn_atari.run.resume_config import config_as_data
+from dqn_atari.video import Mp4Writer, RecordingEnv
 
-NATURE_EVAL_EPISODES = 30
-NATURE_EVAL_EPSILON = 0.05
-NATURE_EVAL_MAX_FRAMES = 18_000  # 5 minutes at 60 Hz
 USAGE = "usage: python -m dqn_atari.evaluate run_dir=PATH | checkpoint=PATH [episodes=30] " \
         "[seed=N] [video=out.mp4] [video_games=1] [wandb=online|offline|disabled] [device=auto] " \
         "[threads=N] [allow_pickled_checkpoints=true]"
@@ -226,7 +229,8 @@ def evaluate_checkpoint(path: Path, *, episodes: int = NATURE_EVAL_EPISODES,
                         seed: int | None = None, video: Path | None = None,
                         device: str = "auto", state: dict | None = None,
                         video_games: int = 1, progress: bool = False) -> dict[str, Any]:
-    """Evaluate one checkpoint (``state``: already loaded from ``path``); writes the report."""
+    """Evaluate one checkpoint (``state``: already loaded from ``path``); writes the report
+    (run/eval_report.py) into its run dir, atomically."""
     state = load_checkpoint(path) if state is None else state
     cfg: Config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Config),
                                                       config_as_data(state["config"])))
@@ -239,33 +243,11 @@ def evaluate_checkpoint(path: Path, *, episodes: int = NATURE_EVAL_EPISODES,
     seed = cfg.seed + seeds.EVALUATE_SEED_OFFSET if seed is None else seed
     played = evaluate_games(agent, cfg, episodes=episodes, seed=seed, video=video,
                             video_games=video_games, progress=progress)
-    scores = played.scores
-    mean = float(np.mean(scores))
-    counters = state["counters"]
-    report = {
-        "game": cfg.env.game,
-        "experiment": cfg.experiment_name,
-        "seed": cfg.seed,
-        "checkpoint": str(path),
-        "frames": counters["agent_steps"] * cfg.env.action_repeat_frames,
-        "agent_steps": counters["agent_steps"],
-        "protocol": {"episodes": episodes, "epsilon": NATURE_EVAL_EPSILON,
-                     "max_episode_frames": NATURE_EVAL_MAX_FRAMES,
-                     "noop_max_frames": cfg.env.noop_max_frames, "eval_seed": seed},
-        "episodes": len(scores),
-        "mean": mean,
-        "std": float(np.std(scores)),
-        "scores": scores,
-        **human_normalized_for_report(cfg.env.game, mean),
-        "video": str(played.video) if played.video else None,
-        "video_games": len(played.video_frames_per_game) if played.video else 0,
-        "video_frames_per_game": played.video_frames_per_game,
-        "video_format": (f"MP4, H.264 ({VIDEO_CODEC}), {VIDEO_PIXEL_FORMAT}, {VIDEO_FPS} frames/s"
-                         f", one frame per agent step" if played.video else None),
-    }
-    run_dir = path.parent.parent
-    out = run_dir / "eval_nature.json"
-    out.write_text(json.dumps(report, indent=2, allow_nan=True) + "\n")
+    report = nature_report(cfg, agent_steps=state["counters"]["agent_steps"], checkpoint=path,
+                           scores=played.scores, eval_seed=seed, episodes=episodes,
+                           source="evaluate", video=played.video,
+                           video_frames_per_game=played.video_frames_per_game)
+    write_report(path.parent.parent, report)
     return report
 
 
@@ -354,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     hns_text = "n/a" if hns is None or math.isnan(hns) else f"{100 * hns:.1f}%"
     print(f"{report['game']}: {report['mean']:.1f} +- {report['std']:.1f} over "
           f"{report['episodes']} games (human-normalised {hns_text}) -> "
-          f"{path.parent.parent / 'eval_nature.json'}")
+          f"{path.parent.parent / REPORT_FILE}")
     if report["human_normalized_note"]:
         print(f"note: {report['human_normalized_note']}")
     if report["video"]:

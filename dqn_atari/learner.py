@@ -1,8 +1,26 @@
-"""The learner: runs the agent's updates in the loop's thread, or in a background thread.
+"""The learner: what the training loop asks of the updates, for K >= 1 seeds in lockstep.
 
-The training loop (loop.py) talks to a learner only through ``act``, ``submit``,
-``finish`` and ``close``; whether the updates run in-line or overlap the environment is a
-construction choice (``make_learner``, ``agent.overlap``), as in Acme.
+The training loop (loop.py) talks to a learner only through this protocol, whatever the
+number of seeds K it trains together and however the updates run (as in Acme, a
+construction choice: ``make_learner``):
+
+* ``act(states, epsilons, rngs)``: epsilon-greedy actions (K, n) of states (K, n, C, H, W),
+  seed k drawing from ``rngs[k]``, state i at ``epsilons[i]``;
+* ``submit(batches, tag)``: an update of every seed, seed k on ``batches[k]``; returns the
+  updates completed by now, oldest first, as ``(tag, [metrics of seed k])``;
+* ``sync_target()``: the hard target copy (after the update in flight); returns the updates
+  it waited for;
+* ``finish()``: waits for the update in flight and returns it; ``close()`` also stops it;
+* ``num_updates``: updates made by each seed;
+* ``load_seed_states(agent_states, learner_states)`` and ``seed_learner_state(k)``: the
+  learner's part of resuming and checkpointing seed k.
+
+Two engines implement it:
+
+* K = 1: ``InlineLearner`` and ``ThreadedLearner`` here, around one ``DQNAgent`` and its
+  ``UpdateStep`` (update_step.py): in-line or threaded, eager or compiled, CUDA graphs;
+* K > 1: ``StackedLearner`` (stacked_learner.py): the K seeds' networks stacked, one vmapped
+  update of K batches.
 
 ``InlineLearner``: ``submit`` runs the update at once; acting uses the online network.
 
@@ -25,7 +43,7 @@ copy (6.7 MB, about 1 ms) is taken in the loop's thread while the update compute
 forward and backward passes, which only read the parameters: the update's ``before_apply``
 barrier (between its gradient and optimizer halves, update_step.py) holds the parameter
 write until the copy is done. With all actions random
-(epsilon 1) the two learners are bit-identical (tests/test_vector.py). The acting copy is
+(epsilon 1) the two learners are bit-identical (tests/test_learner.py). The acting copy is
 part of the learner's state, so a resumed run acts exactly as the uninterrupted one.
 
 Threads: the learner thread sets its own torch intra-op thread count (OpenMP keeps one per
@@ -56,32 +74,48 @@ from typing import Any
 import numpy as np
 import torch
 
-Completed = tuple[Any, dict[str, torch.Tensor]]  # (tag, metrics) of a finished update
+Completed = tuple[Any, list[dict[str, torch.Tensor]]]  # (tag, each seed's metrics) of an update
 
 
 class InlineLearner:
-    """Updates in the loop's thread; acts with the online network."""
+    """One seed (K = 1): updates in the loop's thread; acts with the online network."""
+
+    num_seeds = 1
 
     def __init__(self, agent) -> None:
         self.agent = agent
 
+    @property
+    def num_updates(self) -> int:
+        return self.agent.num_updates
+
     def act(self, states: np.ndarray, epsilons: list[float],
-            rng: np.random.Generator) -> list[int] | np.ndarray:
-        """Epsilon-greedy actions of ``k`` states (k, C, H, W), state ``i`` at ``epsilons[i]``.
+            rngs: list[np.random.Generator]) -> np.ndarray:
+        """Epsilon-greedy actions (1, n) of states (1, n, C, H, W), state ``i`` at ``epsilons[i]``.
 
         One state takes the single-state path (one ``rng.random()``), as a single actor.
         """
-        if len(states) == 1:
-            return [self.agent.act(states[0], epsilons[0], rng, network=self.acting_network)]
-        return self.agent.act(states, np.asarray(epsilons), rng, network=self.acting_network)
+        (seed_states,), (rng,) = states, rngs
+        if len(seed_states) == 1:
+            return np.asarray([[self.agent.act(seed_states[0], epsilons[0], rng,
+                                               network=self.acting_network)]])
+        return np.asarray([self.agent.act(seed_states, np.asarray(epsilons), rng,
+                                          network=self.acting_network)])
 
     @property
     def acting_network(self) -> torch.nn.Module:
         return self.agent.online
 
-    def submit(self, batch, tag: Any = None) -> list[Completed]:
-        """Update on ``batch``; returns the updates completed by now, oldest first."""
-        return [(tag, self.agent.update(batch))]
+    def submit(self, batches: list, tag: Any = None) -> list[Completed]:
+        """Update on ``batches[0]``; returns the updates completed by now, oldest first."""
+        (batch,) = batches
+        return [(tag, [self.agent.update(batch)])]
+
+    def sync_target(self) -> list[Completed]:
+        """Copy the online network into the target, after the update in flight (returned)."""
+        done = self.finish()
+        self.agent.sync_target()
+        return done
 
     def finish(self) -> list[Completed]:
         """Wait for the update in flight (none in-line)."""
@@ -90,10 +124,17 @@ class InlineLearner:
     def close(self) -> list[Completed]:
         return self.finish()
 
-    def get_state(self) -> dict[str, Any] | None:
+    def seed_learner_state(self, k: int = 0) -> dict[str, Any] | None:
+        """The learner's part of the seed's checkpoint (in-line: nothing)."""
         return None
 
-    def set_state(self, state: dict[str, Any] | None) -> None:
+    def load_seed_states(self, agent_states: list[dict], learner_states: list) -> None:
+        """Resume: the agent's checkpointed state, then the learner's own part."""
+        (agent_state,), (learner_state,) = agent_states, learner_states
+        self.agent.load_state_dict(agent_state)
+        self._load_learner_state(learner_state)
+
+    def _load_learner_state(self, state: dict[str, Any] | None) -> None:
         del state
 
 
@@ -158,8 +199,9 @@ class ThreadedLearner(InlineLearner):
     def in_flight(self) -> bool:
         return self._future is not None
 
-    def submit(self, batch, tag: Any = None) -> list[Completed]:
-        """Start an update on ``batch``; returns the previous one if it was in flight."""
+    def submit(self, batches: list, tag: Any = None) -> list[Completed]:
+        """Start an update on ``batches[0]``; returns the previous one if it was in flight."""
+        (batch,) = batches
         done = self.finish()
         self._copied.clear()
         if self._submitted is not None:
@@ -180,7 +222,7 @@ class ThreadedLearner(InlineLearner):
             return []
         future, tag = self._future, self._tag
         self._future, self._tag = None, None
-        completed = [(tag, future.result())]  # re-raises an exception of the update
+        completed = [(tag, [future.result()])]  # re-raises an exception of the update
         if self._stream is not None:
             torch.cuda.current_stream(self.agent.device).wait_stream(self._stream)
         return completed
@@ -193,13 +235,13 @@ class ThreadedLearner(InlineLearner):
             self._copied.set()
             self._executor.shutdown(wait=True)
 
-    def get_state(self) -> dict[str, Any]:
+    def seed_learner_state(self, k: int = 0) -> dict[str, Any]:
         """The acting network (the parameters before the latest update)."""
         return {"acting_network": {k: v.detach().clone()
                                    for k, v in self._acting.state_dict().items()}}
 
-    def set_state(self, state: dict[str, Any] | None) -> None:
-        """Restore ``get_state()``; without one (a run that had no overlap until now), act
+    def _load_learner_state(self, state: dict[str, Any] | None) -> None:
+        """Restore ``seed_learner_state()``; without one (a run that had no overlap until now), act
         with the restored online network."""
         if state is not None and state.get("acting_network") is not None:
             self._acting.load_state_dict(state["acting_network"])
@@ -207,6 +249,16 @@ class ThreadedLearner(InlineLearner):
             self._refresh_acting_network()
 
 
-def make_learner(agent, overlap: bool, threads: int = 0) -> InlineLearner:
-    """The run's learner: threaded with ``agent.overlap=true``, else in-line."""
-    return ThreadedLearner(agent, threads) if overlap else InlineLearner(agent)
+def make_learner(agents: list, agent_cfg, optim_cfg, threads: int = 0):
+    """The run's learner for its K seeds' agents (built as K single runs build them).
+
+    K = 1: threaded with ``agent.overlap=true``, else in-line, around the one ``DQNAgent``.
+    K > 1: one ``StackedLearner`` (stacked_learner.py) for all, whose seed slices replace the
+    agents (``learner.seed_agents``); its settings are checked by ``check_packable``.
+    """
+    if len(agents) == 1:
+        (agent,) = agents
+        return ThreadedLearner(agent, threads) if agent_cfg.overlap else InlineLearner(agent)
+    from dqn_atari.stacked_learner import StackedLearner
+
+    return StackedLearner(agents, optim_cfg)

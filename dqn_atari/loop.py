@@ -18,7 +18,8 @@
 
 So with ``N`` actors only which games are played differs (N at once) and, for acting, that
 the network is evaluated once per round (before the round's updates). Whether the updates
-run in-line or in a background thread is the learner's business (learner.py).
+run in-line or in a background thread, for one seed or K stacked, is the learner's
+business (learner.py); the loop runs K >= 1 seeds in lockstep (``train_phase``).
 
 Why the actors' environments are ``NatureAtariEnv``s stepped in this thread and not ale-py's
 ``AtariVectorEnv`` (C++ threads): checked against ``NatureAtariEnv`` in tests/test_vector.py.
@@ -37,8 +38,8 @@ bench ``env``: N envs in N Python threads step no faster than in one), so the pa
 on a small CPU comes from overlapping the environments with the learner (``agent.overlap``)
 and from batched acting.
 
-``play`` is the loop of evaluation: the evaluation phase of each iteration
-(``eval_phase``) and ``evaluate``'s Nature protocol both consume it.
+``play`` is the loop of every evaluation: the evaluation phase of each iteration
+(``eval_phase``, K seeds in turn) and ``evaluate``'s Nature protocol both consume it.
 """
 
 from __future__ import annotations
@@ -140,45 +141,57 @@ class IterationStats:
                    state["train_agent_steps"])
 
 
+@dataclass
+class SeedSlot:
+    """What one seed brings to a training phase: its actors, replay, generator and sums."""
+
+    actors: list[Actor]
+    replay: Any  # sampled for this seed's batches
+    action_rng: np.random.Generator  # the epsilon-greedy generator (checkpointed by its run)
+    stats: IterationStats  # the iteration's sums, updated in place (updates, returns, time)
+    log_game: Callable[[GameResult, int, float], None]  # (game, agent_step, epsilon)
+
+
 def train_phase(
-    actors: list[Actor],
+    seeds: list[SeedSlot],
     learner,
-    replay,
     schedule: TrainingSchedule,
-    action_rng: np.random.Generator,
-    stats: IterationStats,
     *,
     agent_steps: int,
     end_agent_steps: int,
-    log_game: Callable[[GameResult, int, float], None],
     stop_requested: Callable[[], bool],
     show_progress: Callable[[int, float], None] | None = None,
     on_event: LoopEvent | None = None,
 ) -> int:
-    """Train from total agent step ``agent_steps`` to ``end_agent_steps``.
+    """Train K >= 1 seeds in lockstep from total agent step ``agent_steps`` to ``end_agent_steps``.
 
     Args:
-      actors: the training actors (each writes its own replay head).
-      learner: ``InlineLearner`` or ``ThreadedLearner`` (learner.py).
-      replay: sampled for the updates.
-      schedule: epsilon, learning start, update and target periods, batch size.
-      action_rng: the epsilon-greedy generator (checkpointed by the caller).
-      stats: the iteration's sums, updated in place (updates, returns, time).
-      log_game: ``(game, agent_step, epsilon)`` for every game that ends.
+      seeds: one ``SeedSlot`` per seed, in the learner's order (seed k learns from
+        ``seeds[k].replay``); all have the same number of actors.
+      learner: the learner protocol (learner.py) for these K seeds.
+      schedule: epsilon, learning start, update and target periods, batch size (shared).
       stop_requested: checked before every round; True ends the phase early.
       show_progress: ``(agent_step, epsilon)`` every ``PROGRESS_PERIOD_AGENT_STEPS``.
       on_event: see ``LoopEvent`` (tests).
 
     Returns:
-      the total agent steps reached: ``end_agent_steps``, or fewer if stopped.
+      the total agent steps reached by every seed: ``end_agent_steps``, or fewer if stopped.
+
+    Why lockstep: K runs that differ only in their seed share every schedule, so if they take
+    their agent steps together their updates fall due at the same agent step, and the
+    learner makes them as one (stacked_learner.py). Seed k still sees exactly the events of
+    its run alone: its actors step in its order, its generator draws as alone, and its
+    update at step ``t`` samples its replay right after its transition ``t``.
     """
-    agent = learner.agent
+    num_actors = len(seeds[0].actors)
+    rngs = [seed.action_rng for seed in seeds]
 
     def account(completed) -> None:
         for step, metrics in completed:
-            stats.add_update(metrics)
+            for seed, seed_metrics in zip(seeds, metrics, strict=True):
+                seed.stats.add_update(seed_metrics)
             if on_event is not None:
-                on_event("update", step, agent.num_updates)
+                on_event("update", step, learner.num_updates)
 
     t0 = time.perf_counter()
     start = agent_steps
@@ -186,32 +199,37 @@ def train_phase(
         while agent_steps < end_agent_steps:
             if stop_requested():
                 break
-            k = min(len(actors), end_agent_steps - agent_steps)
-            epsilons = [schedule.epsilon(agent_steps + i) for i in range(k)]
-            states = np.stack([actor.state for actor in actors[:k]])
-            actions = learner.act(states, epsilons, action_rng)
-            for i in range(k):
-                game = actors[i].step(int(actions[i]))
+            n = min(num_actors, end_agent_steps - agent_steps)
+            epsilons = [schedule.epsilon(agent_steps + i) for i in range(n)]
+            states = np.stack([np.stack([a.state for a in seed.actors[:n]]) for seed in seeds])
+            actions = learner.act(states, epsilons, rngs)  # (K, n)
+            for i in range(n):
                 agent_steps += 1
-                if game is not None:
-                    stats.train_returns.append(game.raw_return)
-                    log_game(game, agent_steps, epsilons[i])
+                for k, seed in enumerate(seeds):
+                    game = seed.actors[i].step(int(actions[k][i]))
+                    if game is not None:
+                        seed.stats.train_returns.append(game.raw_return)
+                        seed.log_game(game, agent_steps, epsilons[i])
                 if (agent_steps >= schedule.learning_starts_agent_steps
                         and schedule.update_due(agent_steps)):
-                    account(learner.submit(replay.sample(schedule.batch_size), agent_steps))
+                    batches = [seed.replay.sample(schedule.batch_size) for seed in seeds]
+                    account(learner.submit(batches, agent_steps))
                 if schedule.target_copy_due(agent_steps):
-                    account(learner.finish())
-                    agent.sync_target()
+                    account(learner.sync_target())
                     if on_event is not None:
-                        on_event("sync_target", agent_steps, agent.num_updates)
-                if agent_steps % FINITE_CHECK_PERIOD_AGENT_STEPS == 0 and stats.updates:
-                    stats.check_finite(agent_steps)
+                        on_event("sync_target", agent_steps, learner.num_updates)
+                if agent_steps % FINITE_CHECK_PERIOD_AGENT_STEPS == 0:
+                    for seed in seeds:
+                        if seed.stats.updates:
+                            seed.stats.check_finite(agent_steps)
                 if show_progress is not None and agent_steps % PROGRESS_PERIOD_AGENT_STEPS == 0:
                     show_progress(agent_steps, epsilons[i])
     finally:
         account(learner.finish())  # the checkpoint and the iteration row see every update
-        stats.train_time_s += time.perf_counter() - t0
-        stats.train_agent_steps += agent_steps - start
+        elapsed = time.perf_counter() - t0  # shared: each seed's rate is its steps / this
+        for seed in seeds:
+            seed.stats.train_time_s += elapsed
+            seed.stats.train_agent_steps += agent_steps - start
     return agent_steps
 
 
@@ -221,23 +239,38 @@ def play(actor: Actor, choose_action: Callable[[np.ndarray], int]) -> Iterator[G
         yield actor.step(choose_action(actor.state))
 
 
-def eval_phase(actor: Actor, choose_action: Callable[[np.ndarray], int], *,
-               min_agent_steps: int, stop_requested: Callable[[], bool],
-               log_game: Callable[[GameResult], None]) -> list[float] | None:
-    """Whole games until at least ``min_agent_steps`` agent steps are played.
+@dataclass
+class EvalSlot:
+    """What one seed brings to an evaluation phase: its actor, its policy and its game log."""
 
-    The game in progress at the budget is finished (Dopamine's evaluation phase). Returns
-    the games' raw returns, or None if ``stop_requested()`` became True.
+    actor: Actor
+    choose_action: Callable[[np.ndarray], int]
+    log_game: Callable[[GameResult], None]
+
+
+def eval_phase(seeds: list[EvalSlot], *, min_agent_steps: int,
+               stop_requested: Callable[[], bool]) -> list[list[float]] | None:
+    """Whole games of each seed until it has played at least ``min_agent_steps`` agent steps.
+
+    Each seed's game in progress at the budget is finished (Dopamine's evaluation phase).
+    The K seeds take their agent steps in turn (``play``), each acting with its own policy;
+    a seed whose phase has ended waits for the others. Returns each seed's raw returns, or
+    None if ``stop_requested()`` (checked before every round) became True.
     """
-    returns: list[float] = []
-    games = play(actor, choose_action)
-    steps = 0
-    while steps < min_agent_steps or actor.length_agent_steps > 0:
+    games = [play(seed.actor, seed.choose_action) for seed in seeds]
+    returns: list[list[float]] = [[] for _ in seeds]
+    steps = [0] * len(seeds)
+    playing = [min_agent_steps > 0 or seed.actor.length_agent_steps > 0 for seed in seeds]
+    while any(playing):
         if stop_requested():
             return None
-        game = next(games)
-        steps += 1
-        if game is not None:
-            returns.append(game.raw_return)
-            log_game(game)
+        for k, seed in enumerate(seeds):
+            if not playing[k]:
+                continue
+            game = next(games[k])
+            steps[k] += 1
+            if game is not None:
+                returns[k].append(game.raw_return)
+                seed.log_game(game)
+            playing[k] = steps[k] < min_agent_steps or seed.actor.length_agent_steps > 0
     return returns

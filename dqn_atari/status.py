@@ -23,7 +23,7 @@ log. States:
 A run that another job also waits to write (a sweep submitted twice) shows the job that runs,
 with the waiting duplicate named in the note.
 
-What it reads: ``<run>/status.json`` (written while a run runs: dqn_atari/run_status.py),
+What it reads: ``<run>/status.json`` (written while a run runs: dqn_atari/run/status_file.py),
 ``summary.json`` of runs that predate it, the sweeps' ``*.tasks.tsv`` (slurm/sweep.sh), one
 ``squeue`` call (and ``sacct`` when SLURM accounting answers). Small files only, no torch,
 no wandb: it answers at once for hundreds of runs. Exit code 1 when a run failed or stopped
@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dqn_atari.run_status import STATUS_FILE
+from dqn_atari.run.status_file import STATUS_FILE
 
 STATES = ("queued", "running", "stalled", "requeued", "preempted", "failed", "nan", "finished",
           "unknown", "invalid")

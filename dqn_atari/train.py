@@ -5,12 +5,14 @@ Examples:
   python -m dqn_atari.train env.game=breakout seed=3 optim.lr=1e-4
   python -m dqn_atari.train experiment=fast env.game=breakout
   python -m dqn_atari.train -m env.game=pong,breakout seed=0,1,2   # a local sweep
+  python -m dqn_atari.train env.game=pong seeds=[0,1,2,3,4]     # 5 seeds in one process
 
-The run goes to ``runs/<experiment>/<game>/seed_<seed>``; starting again in a run
-directory that holds a checkpoint resumes it, under the config it was started with
-(its ``config.yaml``) for every value the command line does not set. SIGTERM, SIGUSR1 and SIGINT
-checkpoint and stop; under SLURM, SIGUSR1 (``--signal=B:USR1@...``) also
-requeues the job (``scontrol requeue``), which then resumes.
+The run goes to ``runs/<experiment>/<game>/seed_<seed>`` (with ``seeds=[...]``, each seed to
+its own); starting again in a run directory that holds a checkpoint resumes it, under the
+config it was started with (its ``config.yaml``) for every value the command line does not
+set. SIGTERM, SIGUSR1, SIGUSR2 (submitit's preemption signal) and SIGINT checkpoint and
+stop; under SLURM, SIGUSR1 (``--signal=B:USR1@...``) also requeues the job (``scontrol
+requeue``), and under Hydra's submitit launcher submitit's own SIGUSR2 handler does.
 """
 
 from __future__ import annotations
@@ -25,24 +27,25 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from dqn_atari.checkpoint import (
+from dqn_atari.config import register_configs
+from dqn_atari.config_checks import ConfigError
+from dqn_atari.envs import UnknownGameError
+from dqn_atari.loop import NonFiniteLossError
+from dqn_atari.overrides import CONF_DIR, OverrideError, check_overrides
+from dqn_atari.run.checkpoint import (
     CheckpointNotFoundError,
     CheckpointUnreadableError,
     UnsafeCheckpointError,
 )
-from dqn_atari.config import register_configs
-from dqn_atari.envs import UnknownGameError
-from dqn_atari.loop import NonFiniteLossError
-from dqn_atari.overrides import CONF_DIR, OverrideError, check_overrides
-from dqn_atari.packed_runner import PackedRunner, configs_for_resume, seed_configs
-from dqn_atari.resume_config import (
+from dqn_atari.run.lock import RunDirBusyError, RunDirLock
+from dqn_atari.run.resume_config import (
     ConfigChangedError,
     config_for_resume,
     explicit_override_keys,
 )
-from dqn_atari.run_lock import RunDirBusyError, RunDirLock
-from dqn_atari.run_status import record_failure
-from dqn_atari.runner import ConfigError, Runner, validate_config
+from dqn_atari.run.runner import Runner
+from dqn_atari.run.seed_run import configs_for_resume, seed_configs
+from dqn_atari.run.status_file import record_failure
 
 register_configs()
 
@@ -79,87 +82,17 @@ def _after_checkpoint_on_signal(sig: signal.Signals) -> None:
         _requeue_slurm_job()
 
 
-def train(cfg: DictConfig, config_changes: dict | None = None,
-          lock: RunDirLock | None = None) -> dict:
-    """Run (or resume) one training run; returns its summary. Errors exit with a message."""
+def train(configs: list[DictConfig], config_changes: list[dict],
+          locks: list[RunDirLock]) -> list[dict]:
+    """Run (or resume) the seeds' runs in this process; their summaries. Errors exit with a
+    message (exit codes above)."""
     try:
-        summary = Runner(cfg, config_changes=config_changes, lock=lock).run()
+        summaries = Runner(configs, config_changes, locks).run()
     except (ConfigError, UnknownGameError, CheckpointNotFoundError, CheckpointUnreadableError,
-            UnsafeCheckpointError,
-            RunDirBusyError, MemoryError) as error:
-        if lock is not None and lock.held:  # failed before the run (which records its own)
-            record_failure(cfg.run_dir, "failed", error)
-        print(f"error: {error}", file=sys.stderr, flush=True)
-        sys.exit(EXIT_CONFIG_ERROR)
-    except NonFiniteLossError as error:
-        print(f"error: {error}", file=sys.stderr, flush=True)
-        sys.exit(EXIT_NON_FINITE)
-    if summary["status"] == "interrupted":
-        print(f"[dqn_atari] {summary['signal']}: checkpointed at agent step "
-              f"{summary['agent_steps']:,}; run the same command to resume", flush=True)
-        _after_checkpoint_on_signal(signal.Signals[summary["signal"]])
-        sys.exit(EXIT_INTERRUPTED)
-    return summary
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def _hydra_main(cfg: DictConfig) -> None:
-    # The run directory is Hydra's output directory: `run_dir` for a single run
-    # (hydra.run.dir: ${run_dir}), <hydra.sweep.dir>/<experiment>/<game>/seed_<seed> under -m.
-    hydra_cfg = HydraConfig.get()
-    if cfg.seeds:
-        train_packed(cfg, hydra_cfg)
-        return
-    cfg.run_dir = hydra_cfg.runtime.output_dir
-    lock = RunDirLock(cfg.run_dir)  # first: a busy run dir is the news, not its config
-    try:
-        lock.acquire()
-    except RunDirBusyError as error:
-        print(f"error: {error}", file=sys.stderr, flush=True)
-        sys.exit(EXIT_CONFIG_ERROR)
-    try:
-        cfg, notes, changes = config_for_resume(
-            cfg, explicit_override_keys(list(hydra_cfg.overrides.task)))
-    except ConfigChangedError as error:
-        print(f"error: {error}", file=sys.stderr, flush=True)
-        sys.exit(EXIT_CONFIG_ERROR)
-    if notes:
-        print(f"[dqn_atari] resuming {cfg.run_dir} under the config it was started with; "
-              "values that differ from today's composition:\n  " + "\n  ".join(notes),
-              flush=True)
-    train(cfg, changes, lock)
-
-
-def train_packed(cfg: DictConfig, hydra_cfg) -> list[dict]:
-    """``seeds=[...]``: the seeds as K runs of this one process (packed_runner.py).
-
-    Each seed's run dir is the one it would get alone (``run_dir`` with its seed; under
-    ``-m``, ``seed_<s>`` beside Hydra's ``packed_seeds_...`` job dir). Locks, config
-    identity on resume, exit codes and the signal hand-off are those of a single run.
-    """
-    from hydra.types import RunMode
-
-    sweep_parent = (Path(hydra_cfg.runtime.output_dir).parent
-                    if hydra_cfg.mode == RunMode.MULTIRUN else None)
-    locks: list[RunDirLock] = []
-    try:
-        configs = seed_configs(cfg, sweep_parent)
-        for one in configs:
-            locks.append(RunDirLock(one.run_dir))
-            locks[-1].acquire()
-        configs, changes, notes = configs_for_resume(
-            configs, explicit_override_keys(list(hydra_cfg.overrides.task)))
-        if notes:
-            print("[dqn_atari] resuming under the configs the seeds were started with; values "
-                  "that differ from today's composition:\n  " + "\n  ".join(notes), flush=True)
-        summaries = PackedRunner(configs, changes, locks).run()
-    except (ConfigError, ConfigChangedError, UnknownGameError, CheckpointNotFoundError,
-            CheckpointUnreadableError, UnsafeCheckpointError, RunDirBusyError,
-            MemoryError) as error:
+            UnsafeCheckpointError, RunDirBusyError, MemoryError) as error:
         for lock in locks:
-            if lock.held and not isinstance(error, ConfigChangedError):  # failed before the run
+            if lock.held:  # failed before the run (which records its own)
                 record_failure(lock.path.parent, "failed", error)
-            lock.release()
         print(f"error: {error}", file=sys.stderr, flush=True)
         sys.exit(EXIT_CONFIG_ERROR)
     except NonFiniteLossError as error:
@@ -167,11 +100,51 @@ def train_packed(cfg: DictConfig, hydra_cfg) -> list[dict]:
         sys.exit(EXIT_NON_FINITE)
     first = summaries[0]
     if first["status"] == "interrupted":
-        print(f"[dqn_atari] {first['signal']}: checkpointed seeds {first['packed_seeds']} at "
-              f"agent step {first['agent_steps']:,}; run the same command to resume", flush=True)
+        which = f"seeds {first['packed_seeds']} " if "packed_seeds" in first else ""
+        print(f"[dqn_atari] {first['signal']}: checkpointed {which}at agent step "
+              f"{first['agent_steps']:,}; run the same command to resume", flush=True)
         _after_checkpoint_on_signal(signal.Signals[first["signal"]])
         sys.exit(EXIT_INTERRUPTED)
     return summaries
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def _hydra_main(cfg: DictConfig) -> None:
+    """One seed (``seed=S``) or several in this process (``seeds=[...]``), one path.
+
+    The run directory is Hydra's output directory: ``run_dir`` for a single run
+    (hydra.run.dir: ${run_dir}), <hydra.sweep.dir>/<experiment>/<game>/seed_<seed> under -m.
+    Each of ``seeds=[...]`` gets the run dir it would get alone (``run_dir`` with its seed;
+    under ``-m``, ``seed_<s>`` beside Hydra's ``packed_seeds_...`` job dir). Locks, config
+    identity on resume, exit codes and the signal hand-off are the same for all.
+    """
+    from hydra.types import RunMode
+
+    hydra_cfg = HydraConfig.get()
+    locks: list[RunDirLock] = []
+    try:
+        if cfg.seeds:
+            sweep_parent = (Path(hydra_cfg.runtime.output_dir).parent
+                            if hydra_cfg.mode == RunMode.MULTIRUN else None)
+        else:
+            cfg.run_dir = hydra_cfg.runtime.output_dir
+            sweep_parent = None
+        configs = seed_configs(cfg, sweep_parent)
+        for one in configs:  # first: a busy run dir is the news, not its config
+            locks.append(RunDirLock(one.run_dir))
+            locks[-1].acquire()
+        configs, changes, notes = configs_for_resume(
+            configs, explicit_override_keys(list(hydra_cfg.overrides.task)))
+    except (ConfigError, ConfigChangedError, UnknownGameError, RunDirBusyError) as error:
+        for lock in locks:
+            lock.release()
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_CONFIG_ERROR)
+    if notes:
+        where = configs[0].run_dir if len(configs) == 1 else "the seeds"
+        print(f"[dqn_atari] resuming {where} under the config it was started with; values "
+              "that differ from today's composition:\n  " + "\n  ".join(notes), flush=True)
+    train(configs, changes, locks)
 
 
 def _unwritable_reason(path: Path) -> str | None:
@@ -208,29 +181,15 @@ def precheck(args: list[str]) -> None:
         cause = f": {str(error.__cause__).splitlines()[0]}" if error.__cause__ else ""
         raise OverrideError(f"{str(error).strip()}{cause}\n(check the value's type and "
                             "spelling; keys, types and units are in dqn_atari/config.py)") from None
-    if cfg.seeds:
-        _precheck_packed(cfg, overrides)
-        return
-    reason = _unwritable_reason(Path(cfg.run_dir))
-    if reason:
-        raise ConfigError(f"run_dir={cfg.run_dir} cannot be created or written: {reason}; "
-                          "choose another with run_dir=/a/writable/path")
-    validate_config(cfg)
-    # A busy run dir or a refused config change, before Hydra records this command in it.
-    RunDirLock(cfg.run_dir).check_free()
-    config_for_resume(cfg, explicit_override_keys(overrides))
-
-
-def _precheck_packed(cfg: DictConfig, overrides: list[str]) -> None:
-    """``precheck`` of every seed of ``seeds=[...]``: config, run dir, lock, config identity."""
-    configs = seed_configs(cfg)
-    for one in configs:
+    for one in seed_configs(cfg):  # validates each seed's config
         reason = _unwritable_reason(Path(one.run_dir))
         if reason:
-            raise ConfigError(f"run_dir={one.run_dir} (seed {one.seed}) cannot be created or "
-                              f"written: {reason}; choose another with run_dir=...")
+            which = f" (seed {one.seed})" if cfg.seeds else ""
+            raise ConfigError(f"run_dir={one.run_dir}{which} cannot be created or written: "
+                              f"{reason}; choose another with run_dir=/a/writable/path")
+        # A busy run dir or a refused config change, before Hydra records this command in it.
         RunDirLock(one.run_dir).check_free()
-    configs_for_resume(configs, explicit_override_keys(overrides))
+        config_for_resume(one, explicit_override_keys(overrides) - {"seeds"})
 
 
 def main() -> None:

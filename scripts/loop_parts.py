@@ -87,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in [m for m in sys.modules if m == "dqn_atari" or m.startswith("dqn_atari.")]:
         del sys.modules[name]
     import dqn_atari
-    from dqn_atari.runner import Runner
+    try:
+        from dqn_atari.run.runner import Runner
+    except ImportError:  # a checkout before the run/ package
+        from dqn_atari.runner import Runner
 
     if Path(dqn_atari.__file__).resolve().parent != tree / "dqn_atari":
         parser.error(f"imported {dqn_atari.__file__}, not the code of {tree}")
@@ -104,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             "checkpoint_replay=false", "logger.wandb_mode=disabled", "logger.progress_bar=false",
             "agent.epsilon_start=0.1", "agent.epsilon_end=0.1",
         ]
-        if (tree / "dqn_atari" / "final_eval.py").exists():
+        if any((tree / "dqn_atari" / where / "final_eval.py").exists() for where in (".", "run")):
             overrides.append("final_eval.enabled=false")
         Runner(_compose(tree, [*overrides, *args.overrides])).run()
         with open(Path(run_dir) / "metrics" / "iterations.csv", newline="") as f:

@@ -8,7 +8,7 @@
 # (slurm/dqn_array.sbatch) and writes runs/<experiment>/<game>/seed_<seed>/ (relative to the directory
 # you submit from), or <runs-root>/<experiment>/<game>/seed_<seed>/ with --runs-root.
 # With --pack-seeds K a task trains K seeds of one game in one process (`seeds=[s1,...,sK]`,
-# dqn_atari/packed_runner.py): one learner for all, each seed still in its own seed_<seed>/ run dir.
+# dqn_atari/run/runner.py): one learner for all, each seed still in its own seed_<seed>/ run dir.
 # Logs: <log-dir>/<job-name>_<array job id>_<task>.out, one file per task (all starts appended);
 # the task -> (game, seed, run dir, log) table goes to <log-dir>/<job-name>_<array job id>.tasks.tsv.
 #
@@ -173,8 +173,7 @@ try:
     from dqn_atari.overrides import OverrideError, check_overrides
     from dqn_atari.config import register_configs
     from dqn_atari.envs import UnknownGameError, resolve_game
-    from dqn_atari.runner import ConfigError, check_seed, validate_config
-    from dqn_atari.packed_runner import check_packable
+    from dqn_atari.config_checks import ConfigError, check_packable, check_seed, validate_config
 except ImportError as error:
     fail(f"cannot import the project with {sys.executable}: {error} "
          "(set PYTHON=.venv/bin/python, or activate the venv)")

@@ -10,7 +10,7 @@ import csv
 import pytest
 from conftest import compose
 
-from dqn_atari.runner import Runner
+from dqn_atari.run.runner import Runner
 
 OPTIMAL_RETURN = 1.0
 
@@ -21,7 +21,7 @@ def test_catch_is_learned_to_90_percent_of_optimal(tmp_path):
     rather than run here: on this CPU a bf16 update is slower, and the case took 103 s of CI."""
     cfg = compose(["experiment=catch", f"run_dir={tmp_path}", "logger.wandb_mode=disabled",
                    "logger.progress_bar=false", "seed=0"])
-    summary = Runner(cfg).run()
+    (summary,) = Runner(cfg).run()
     assert summary["status"] == "finished" and summary["agent_steps"] == 10_000
     with open(tmp_path / "metrics" / "iterations.csv", newline="") as f:
         rows = list(csv.DictReader(f))

@@ -1,4 +1,4 @@
-"""Checkpoints that run no code when loaded (dqn_atari/checkpoint.py).
+"""Checkpoints that run no code when loaded (dqn_atari/run/checkpoint.py).
 
 A received run dir (a colleague's sweep, a downloaded model) must be safe to evaluate and to
 resume: a checkpoint is plain data, and a pickle that asks for any class or function, as a
@@ -18,7 +18,7 @@ import pytest
 import torch
 from conftest import run_module
 
-from dqn_atari.checkpoint import (
+from dqn_atari.run.checkpoint import (
     _COMPRESS_MIN_BYTES,
     UnsafeCheckpointError,
     _Lz4Array,

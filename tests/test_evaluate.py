@@ -9,8 +9,8 @@ import pytest
 from conftest import compose, run_module
 from mp4_inspect import video_track
 
-from dqn_atari.checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
-from dqn_atari.runner import Runner
+from dqn_atari.run.checkpoint import checkpoint_paths, load_checkpoint, save_checkpoint
+from dqn_atari.run.runner import Runner
 from dqn_atari.scores import human_normalized, human_normalized_for_report
 
 OUTSIDE_THE_PAPERS_49 = ("berzerk", "defender", "phoenix", "pitfall", "skiing", "solaris",

@@ -1,4 +1,4 @@
-"""The Nature-protocol evaluation at the end of a run (dqn_atari/final_eval.py), on a tiny catch run.
+"""The Nature-protocol evaluation at the end of a run (dqn_atari/run/final_eval.py), on a tiny catch run.
 
 One run of the catch preset (200 agent steps) is started four times: trained with the final
 evaluation off, then resumed with it on but stopped by a signal before its first game, then
@@ -18,11 +18,11 @@ import pytest
 from conftest import compose
 
 from dqn_atari.analysis import tables, tidy
-from dqn_atari.checkpoint import checkpoint_paths
 from dqn_atari.evaluate import evaluate_checkpoint
-from dqn_atari.metrics import WandbSink
-from dqn_atari.run_status import read_status
-from dqn_atari.runner import Runner
+from dqn_atari.run.checkpoint import checkpoint_paths
+from dqn_atari.run.metrics import WandbSink
+from dqn_atari.run.runner import Runner
+from dqn_atari.run.status_file import read_status
 
 EPISODES = 3
 
@@ -45,13 +45,13 @@ def test_on_by_default_off_in_the_test_presets():
 def test_end_of_run_evaluation_written_once_to_the_run_dir_and_wandb(tmp_path, capsys,
                                                                       monkeypatch):
     report_path = tmp_path / "eval_nature.json"
-    first = Runner(_catch(tmp_path, "final_eval.enabled=false")).run()
+    (first,) = Runner(_catch(tmp_path, "final_eval.enabled=false")).run()
     assert first["status"] == "finished" and not report_path.exists()
 
     # A signal before the first game: nothing written, the run says interrupted.
     stopped = Runner(_catch(tmp_path, "final_eval.enabled=true"))
     stopped.request_stop(signal.SIGTERM)
-    assert stopped.run()["status"] == "interrupted"
+    assert stopped.run()[0]["status"] == "interrupted"
     assert not report_path.exists() and read_status(tmp_path)["state"] == "interrupted"
 
     # The next start evaluates; the wandb run summary gets the figures (real client, offline;
@@ -67,7 +67,7 @@ def test_end_of_run_evaluation_written_once_to_the_run_dir_and_wandb(tmp_path, c
 
     monkeypatch.setattr(WandbSink, "close", close_and_keep_summary)
     runner = Runner(_catch(tmp_path, "final_eval.enabled=true", "logger.wandb_mode=offline"))
-    assert runner.run()["status"] == "finished"
+    assert runner.run()[0]["status"] == "finished"
     report = json.loads(report_path.read_text())
     assert report["source"] == "end_of_run" and report["agent_steps"] == 200
     assert report["frames"] == 800 and report["episodes"] == EPISODES
@@ -96,7 +96,7 @@ def test_end_of_run_evaluation_written_once_to_the_run_dir_and_wandb(tmp_path, c
     # A resumed run that has it does not play again.
     capsys.readouterr()
     before = report_path.read_bytes()
-    assert Runner(_catch(tmp_path, "final_eval.enabled=true")).run()["status"] == "finished"
+    assert Runner(_catch(tmp_path, "final_eval.enabled=true")).run()[0]["status"] == "finished"
     assert "not evaluated again" in capsys.readouterr().out
     assert report_path.read_bytes() == before
 

@@ -49,10 +49,11 @@ from tolerances import (
 )
 
 from dqn_atari.agent import DQNAgent
-from dqn_atari.packed_learner import PackedLearner
-from dqn_atari.packed_runner import PackedRunner, seed_configs
-from dqn_atari.run_status import read_status
-from dqn_atari.runner import ConfigError, Runner
+from dqn_atari.config_checks import ConfigError
+from dqn_atari.run.runner import Runner
+from dqn_atari.run.seed_run import seed_configs
+from dqn_atari.run.status_file import read_status
+from dqn_atari.stacked_learner import StackedLearner
 
 # Catch, small: 300 agent steps in 2 iterations, updates of 8 from agent step 60
 # ((300 - 60) / 4 + 1 = 61 updates per seed), target copies every 50 agent steps.
@@ -89,7 +90,7 @@ def _params(agent) -> list[torch.Tensor]:
 
 def _packed(root: Path, *overrides: str, stop_at: int | None = None):
     cfg = compose([*TINY, "seeds=[0,1]", f"run_dir={root}/seed_${{seed}}", *overrides])
-    runner = PackedRunner(seed_configs(cfg))
+    runner = Runner(seed_configs(cfg))
     events: list[tuple[str, int, int]] = []
 
     def hook(event: str, step: int, updates: int) -> None:
@@ -112,7 +113,7 @@ def straight64(tmp_path_factory):
                                      f"run_dir={root}/single/seed_{seed}"]))
             events: list = []
             runner.on_loop_event = lambda e, t, u, events=events: events.append((e, t, u))
-            singles.append((runner, runner.run(), events))
+            singles.append((runner, runner.run()[0], events))
         packed = _packed(root / "packed")
     return SimpleNamespace(root=root, singles=singles, packed=packed)
 
@@ -149,7 +150,7 @@ def test_vmapped_update_equals_one_update_per_seed(overrides, dtype):
     with default_dtype(dtype):
         alone = [DQNAgent(4, cfg.agent, cfg.optim, 4, seed) for seed in SEEDS]
         initial = [[p.detach().clone() for p in a.online.parameters()] for a in alone]
-        packed = PackedLearner([DQNAgent(4, cfg.agent, cfg.optim, 4, seed) for seed in SEEDS],
+        packed = StackedLearner([DQNAgent(4, cfg.agent, cfg.optim, 4, seed) for seed in SEEDS],
                                cfg.optim)
     rng = np.random.default_rng(7)
     for step in range(updates):
@@ -206,17 +207,16 @@ def test_vmapped_update_equals_one_update_per_seed(overrides, dtype):
 
 
 def test_a_seed_state_round_trips_through_the_packed_learner():
-    """load_staged(seed_state_dict(k) for every k) restores networks, moments and the count."""
+    """load_seed_states(seed_state_dict(k) for every k) restores networks, moments, count."""
     cfg = compose(["experiment=smoke"])
-    source = PackedLearner([DQNAgent(4, cfg.agent, cfg.optim, 4, s) for s in SEEDS], cfg.optim)
+    source = StackedLearner([DQNAgent(4, cfg.agent, cfg.optim, 4, s) for s in SEEDS], cfg.optim)
     rng = np.random.default_rng(3)
     for _ in range(2):
         source.update([_random_batch(rng, 4) for _ in SEEDS])
-    target = PackedLearner([DQNAgent(4, cfg.agent, cfg.optim, 4, s + 10) for s in SEEDS],
+    target = StackedLearner([DQNAgent(4, cfg.agent, cfg.optim, 4, s + 10) for s in SEEDS],
                            cfg.optim)
-    for k in range(len(SEEDS)):
-        target.stage_seed_state(k, source.seed_state_dict(k))
-    target.load_staged()
+    target.load_seed_states([source.seed_state_dict(k) for k in range(len(SEEDS))],
+                            [None] * len(SEEDS))
     assert target.num_updates == 2
     for k in range(len(SEEDS)):
         a, b = source.seed_state_dict(k), target.seed_state_dict(k)
@@ -232,12 +232,12 @@ def test_a_seed_state_round_trips_through_the_packed_learner():
 
 @pytest.mark.parametrize("optim", ["rmsprop_centered", "adam"])
 def test_loading_seed_states_keeps_the_stacked_optimizer_tensors(optim):
-    """load_staged copies the moments into the stacked state tensors (their storage is kept,
+    """load_seed_states copies the moments into the stacked state tensors (their storage is kept,
     issue 23 defect 5), and Adam's step count stays a CPU tensor, not capturable (the packed
     update is never captured), even from the checkpoints of a cuda_graph run (defect 2)."""
     cfg = compose(["experiment=smoke", f"optim={optim}"])
     rng = np.random.default_rng(3)
-    learners = [PackedLearner([DQNAgent(4, cfg.agent, cfg.optim, 4, s + 10 * i) for s in SEEDS],
+    learners = [StackedLearner([DQNAgent(4, cfg.agent, cfg.optim, 4, s + 10 * i) for s in SEEDS],
                               cfg.optim) for i in range(2)]
     for learner, updates in zip(learners, (1, 2), strict=True):
         for _ in range(updates):
@@ -249,13 +249,12 @@ def test_loading_seed_states_keeps_the_stacked_optimizer_tensors(optim):
                 for key, value in target.optimizer.state[p].items()]
 
     pointers = [(index, key, value.data_ptr()) for index, key, value in tensors()]
-    for k in range(len(SEEDS)):
-        state = source.seed_state_dict(k)
+    states = [source.seed_state_dict(k) for k in range(len(SEEDS))]
+    for state in states:
         for group in state["optimizer"]["param_groups"]:
             if "capturable" in group:
                 group["capturable"] = True  # as a single run with agent.cuda_graph=true saves it
-        target.stage_seed_state(k, state)
-    target.load_staged()
+    target.load_seed_states(states, [None] * len(SEEDS))
     assert [(index, key, value.data_ptr()) for index, key, value in tensors()] == pointers
     expected = source.optimizer.state_dict()["state"]
     for index, key, value in tensors():
@@ -289,7 +288,7 @@ def test_packed_seeds_come_out_as_if_run_alone(straight64):
         assert _without(packed_rows, drop) == _without(alone_rows, drop)
         for p, a in zip(packed_rows, alone_rows, strict=True):
             assert float(p["loss"]) == pytest.approx(float(a["loss"]), rel=1e-12)
-        for p, a in zip(_params(packed_runner.runners[k].agent), _params(single.agent),
+        for p, a in zip(_params(packed_runner.seed_runs[k].agent), _params(single.seed_runs[0].agent),
                         strict=True):
             assert p.dtype == torch.float64
             assert_close_to_scale(p, a, FLOAT64_REL_TOLERANCE, "parameters")
@@ -343,8 +342,8 @@ def test_packed_run_stopped_and_resumed_equals_the_straight_run(straight, tmp_pa
             drop = ("wall_time_s", "train_agent_steps_per_s")
             assert _without(_rows(tmp_path / f"seed_{seed}" / "metrics" / name), drop) == \
                 _without(_rows(straight.root / "packed" / f"seed_{seed}" / "metrics" / name), drop)
-        for a, b in zip(_params(straight_runner.runners[k].agent),
-                        _params(resumed.runners[k].agent), strict=True):
+        for a, b in zip(_params(straight_runner.seed_runs[k].agent),
+                        _params(resumed.seed_runs[k].agent), strict=True):
             assert torch.equal(a, b)
 
 
@@ -356,7 +355,7 @@ def test_seeds_at_different_agent_steps_are_refused_naming_each(straight, tmp_pa
     cfg = compose([*TINY, "seeds=[0,1]", f"run_dir={tmp_path}/seed_${{seed}}"])
     with pytest.raises(ConfigError, match=r"same agent step(.|\n)*seed 0: agent step 100"
                                           r"(.|\n)*seed 1: agent step 0"):
-        PackedRunner(seed_configs(cfg)).run()
+        Runner(seed_configs(cfg)).run()
 
 
 # ------------------------------------------------------------------- bad input

@@ -18,11 +18,11 @@ import pytest
 import torch
 from conftest import REPO, compose
 
-from dqn_atari import provenance
-from dqn_atari.checkpoint import load_latest
 from dqn_atari.loop import NonFiniteLossError
-from dqn_atari.run_status import read_status
-from dqn_atari.runner import Runner
+from dqn_atari.run import provenance
+from dqn_atari.run.checkpoint import load_latest
+from dqn_atari.run.runner import Runner
+from dqn_atari.run.status_file import read_status
 
 
 def _git(*args: str, cwd: Path) -> str:
@@ -85,7 +85,7 @@ def _catch(run_dir, total_frames: int):
 def test_a_run_records_status_while_running_and_provenance_in_dir_and_checkpoint(tmp_path,
                                                                                   capsys):
     runner = Runner(_catch(tmp_path, 1600))  # 400 agent steps, 2 iterations
-    runner.status.period_s = 0.0  # a heartbeat at every progress report (each 200 agent steps)
+    runner.seed_runs[0].status.period_s = 0.0  # a heartbeat at every progress report (each 200 agent steps)
     seen = []
 
     def on_event(event, agent_step, updates):
@@ -94,7 +94,7 @@ def test_a_run_records_status_while_running_and_provenance_in_dir_and_checkpoint
             seen.append((status["state"], status["phase"], status["agent_steps"]))
 
     runner.on_loop_event = on_event
-    assert runner.run()["status"] == "finished"
+    assert runner.run()[0]["status"] == "finished"
     assert seen and all(state == "running" and phase == "train" for state, phase, _ in seen)
     # read at agent steps 100, 200, 300, 400; the heartbeat of step 200 is written after
     # that step's update, so the file says 0, 0, 200, 200
@@ -117,7 +117,7 @@ def test_a_run_records_status_while_running_and_provenance_in_dir_and_checkpoint
 
     # Resumed "under other code": warned, both records kept.
     resumed = Runner(_catch(tmp_path, 2400))
-    resumed.provenance["code"]["commit"] = "0" * 40
+    resumed.seed_runs[0].provenance["code"]["commit"] = "0" * 40
     capsys.readouterr()
     resumed.run()
     out = capsys.readouterr().out
@@ -130,8 +130,8 @@ def test_a_run_records_status_while_running_and_provenance_in_dir_and_checkpoint
 
     # A non-finite loss: the run says nan, with the error.
     poisoned = Runner(_catch(tmp_path, 3200))
-    assert poisoned.resume_if_possible() is not None
-    poisoned.replay.head(0).rewards[:] = float("nan")
+    assert poisoned.resume()[0] is not None
+    poisoned.seed_runs[0].replay.head(0).rewards[:] = float("nan")
     with pytest.raises(NonFiniteLossError):
         poisoned.run()
     status = read_status(tmp_path)

@@ -171,7 +171,7 @@ def test_errors_name_the_fix():
 def test_a_checkpoint_holds_only_the_filled_slots_and_restores_the_same_samples(tmp_path):
     """50 of 1,000 slots written: the checkpoint's frames are the 50 (a prefix of the ring),
     and the replay restored from it samples exactly as the original."""
-    from dqn_atari.checkpoint import load_checkpoint, save_checkpoint
+    from dqn_atari.run.checkpoint import load_checkpoint, save_checkpoint
 
     events = [random_stream(5, 50)]
     original = UniformReplay(1000, seed=3)

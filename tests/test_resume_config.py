@@ -7,8 +7,8 @@ import csv
 import yaml
 from conftest import compose, run_module
 
-from dqn_atari.resume_config import config_for_resume, explicit_override_keys
-from dqn_atari.runner import Runner
+from dqn_atari.run.resume_config import config_for_resume, explicit_override_keys
+from dqn_atari.run.runner import Runner
 
 SMOKE = ["experiment=smoke", "logger.wandb_mode=disabled", "eval_agent_steps_per_iteration=0"]
 
@@ -71,7 +71,7 @@ def test_an_allowed_change_takes_effect_and_is_recorded_with_its_agent_step(tmp_
     # a key safe to change is recorded too (config.yaml keeps only the new value)
     assert changes[0]["changes"]["torch_threads"] == {"was": 2, "now": 1}
     # The record is true: the optimizer resumed with the new learning rate.
-    from dqn_atari.checkpoint import load_latest
+    from dqn_atari.run.checkpoint import load_latest
 
     state, _ = load_latest(tmp_path)
     assert state["agent"]["optimizer"]["param_groups"][0]["lr"] == 0.0001
@@ -123,8 +123,8 @@ def test_a_dopamine_dqn_run_from_before_the_network_switches_resumes_with_its_ne
 
     runner = Runner(cfg)
     runner.run()  # loads the Nature network's checkpoint: a SAME network could not
-    assert runner.agent.online.num_features == 3136
-    assert runner.agent.optimizer.param_groups[0]["initial_mean_square"] == 0.0
+    assert runner.seed_runs[0].agent.online.num_features == 3136
+    assert runner.seed_runs[0].agent.optimizer.param_groups[0]["initial_mean_square"] == 0.0
     resumed = yaml.safe_load(path.read_text())
     assert resumed["agent"]["conv_padding"] == "valid" and resumed["agent"]["init"] == "fan_in_uniform"
     with open(tmp_path / "metrics" / "iterations.csv", newline="") as f:

@@ -15,9 +15,9 @@ import time
 import pytest
 from conftest import REPO, compose, run_module
 
-from dqn_atari.checkpoint import CheckpointUnreadableError
-from dqn_atari.run_lock import RunDirBusyError, RunDirLock
-from dqn_atari.runner import Runner
+from dqn_atari.run.checkpoint import CheckpointUnreadableError
+from dqn_atari.run.lock import RunDirBusyError, RunDirLock
+from dqn_atari.run.runner import Runner
 
 SMOKE = ["experiment=smoke", "logger.wandb_mode=disabled", "eval_agent_steps_per_iteration=0"]
 
@@ -63,7 +63,7 @@ def test_a_second_process_is_refused_naming_the_holder_and_a_dead_holder_never_b
 
 def test_lock_in_one_process_excludes_another_description(tmp_path):
     with RunDirLock(tmp_path):
-        code = ("import sys; from dqn_atari.run_lock import RunDirLock, RunDirBusyError\n"
+        code = ("import sys; from dqn_atari.run.lock import RunDirLock, RunDirBusyError\n"
                 f"try: RunDirLock({str(tmp_path)!r}).acquire()\n"
                 "except RunDirBusyError as e: print(e); sys.exit(3)\n")
         result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
@@ -119,7 +119,7 @@ def test_one_unreadable_checkpoint_is_moved_aside_and_the_older_one_used(tmp_pat
     newest.write_bytes(newest.read_bytes()[:1000])
     runner = Runner(compose(SMOKE + [f"run_dir={tmp_path}", "total_frames=2400"]))
     with pytest.warns(RuntimeWarning, match="moved to .*corrupt"):
-        assert runner.resume_if_possible() == older
+        assert runner.resume()[0] == older
     runner.run()
     assert (tmp_path / "checkpoints" / "corrupt" / newest.name).is_file()
     assert len(list((tmp_path / "checkpoints").glob("ckpt_*.pt"))) == 2

@@ -14,7 +14,7 @@ from conftest import REPO, SHARED_REFERENCE, compose, run_module
 
 from dqn_atari.analysis import baselines
 from dqn_atari.analysis.side_by_side import compare, load_reference, welch_test
-from dqn_atari.runner import Runner
+from dqn_atari.run.runner import Runner
 
 SHARED_CSV = SHARED_REFERENCE / "dopamine_baselines_legacy.csv"
 needs_shared = pytest.mark.skipif(not SHARED_CSV.is_file(),

@@ -37,8 +37,8 @@ from slurm_helpers import (
 )
 
 from dqn_atari.compose import CONF_DIR
-from dqn_atari.metrics import wandb_run_id
 from dqn_atari.overrides import check_overrides
+from dqn_atari.run.metrics import wandb_run_id
 from dqn_atari.scores import NATURE_49_GAMES
 
 SWEEP = REPO / "slurm" / "sweep.sh"

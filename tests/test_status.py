@@ -1,6 +1,6 @@
 """`python -m dqn_atari.status` on synthetic run dirs, one per state; the heartbeat writer.
 
-The run dirs are written as dqn_atari/run_status.py writes them (status.json) and the task
+The run dirs are written as dqn_atari/run/status_file.py writes them (status.json) and the task
 tables as slurm/sweep.sh writes them. What SLURM says is given as parsed `squeue` entries
 (``status.Job``): a stand-in, because these tests run without a cluster;
 tests/test_status_slurm.py runs the same tool against the real one.
@@ -19,7 +19,7 @@ import pytest
 from conftest import REPO
 
 from dqn_atari import status as tool
-from dqn_atari.run_status import STATUS_FILE, StatusWriter, read_status
+from dqn_atari.run.status_file import STATUS_FILE, StatusWriter, read_status
 
 NOW = 1_800_000_000.0
 GAME = "breakout"  # human 31.8, random 1.7 (Extended Data Table 2)

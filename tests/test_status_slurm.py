@@ -23,7 +23,7 @@ import pytest
 from conftest import REPO
 from slurm_helpers import all_finished, cancel, require_slurm, run, states, wait
 
-from dqn_atari.run_status import read_status
+from dqn_atari.run.status_file import read_status
 
 RUN_S = 300.0  # bound of each wait (the whole test takes ~40-60 s on an idle 2-core node)
 SMALL = ["--experiment", "smoke", "--cpus", "1", "--gpus", "0", "--mem", "2G",

@@ -21,9 +21,10 @@ from omegaconf import OmegaConf
 from dqn_atari.agent import DQNAgent
 from dqn_atari.compose import CONF_DIR
 from dqn_atari.config import Config
+from dqn_atari.config_checks import ConfigError, validate_config
 from dqn_atari.envs import make_env
 from dqn_atari.loop import NonFiniteLossError
-from dqn_atari.runner import ConfigError, Runner, validate_config
+from dqn_atari.run.runner import Runner
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
@@ -170,8 +171,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     checkpoints = sorted((tmp_path / "checkpoints").glob("ckpt_*.pt"))
     before = _digest(checkpoints)
     runner = Runner(compose([*base, "total_frames=2400"]))
-    assert runner.resume_if_possible() is not None
-    runner.replay.head(0).rewards[:] = np.nan  # poison the learning signal
+    assert runner.resume()[0] is not None
+    runner.seed_runs[0].replay.head(0).rewards[:] = np.nan  # poison the learning signal
     with pytest.raises(NonFiniteLossError, match="last good one is untouched"):
         runner.run()
     assert _digest(sorted((tmp_path / "checkpoints").glob("ckpt_*.pt"))) == before
@@ -251,5 +252,5 @@ def test_corrupt_latest_checkpoint_falls_back_with_a_warning(tmp_path):
     newest.write_bytes(newest.read_bytes()[:1000])  # a crash mid-write of a non-atomic writer
     runner = Runner(compose(base))
     with pytest.warns(RuntimeWarning, match="unreadable"):
-        assert runner.resume_if_possible() == older
-    assert runner.agent_steps == int(older.stem.split("_")[1])
+        assert runner.resume()[0] == older
+    assert runner.seed_runs[0].agent_steps == int(older.stem.split("_")[1])

@@ -9,9 +9,9 @@ import pytest
 import torch
 from conftest import run_module
 
-from dqn_atari.metrics import wandb_server_unreachable
+from dqn_atari.config_checks import ConfigError
 from dqn_atari.overrides import OverrideError
-from dqn_atari.runner import ConfigError
+from dqn_atari.run.metrics import wandb_server_unreachable
 from dqn_atari.train import precheck
 
 
@@ -183,7 +183,7 @@ def test_a_runner_refuses_before_building_an_env(override, key, fix, tmp_path, m
 def test_learning_that_never_starts_runs_when_asked_for_by_name(tmp_path):
     from conftest import compose
 
-    from dqn_atari.runner import validate_config
+    from dqn_atari.config_checks import validate_config
 
     cfg = compose([*QUIET, "agent.learning_starts_agent_steps=601", "allow_no_learning=true"])
     validate_config(cfg)  # collecting without learning, on purpose
@@ -199,8 +199,8 @@ def test_learning_that_never_starts_runs_when_asked_for_by_name(tmp_path):
 def test_the_smallest_frame_size_follows_the_conv_stack():
     from conftest import compose
 
+    from dqn_atari.config_checks import validate_config
     from dqn_atari.networks import NatureQNetwork, min_frame_size
-    from dqn_atari.runner import validate_config
 
     assert min_frame_size("valid") == 36 and min_frame_size("same") == 1
     for padding in ("valid", "same"):

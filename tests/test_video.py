@@ -19,7 +19,7 @@ from dqn_atari import evaluate
 from dqn_atari.agent import DQNAgent
 from dqn_atari.config import Config
 from dqn_atari.envs import make_env
-from dqn_atari.metrics import wandb_run_id
+from dqn_atari.run.metrics import wandb_run_id
 from dqn_atari.video import Mp4Writer
 
 PONG_BACKGROUND_RGB = (144, 72, 17)  # ALE's NTSC palette colour of Pong's playfield

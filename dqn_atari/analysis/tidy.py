@@ -259,7 +259,7 @@ def read_tidy_csv(path: str | Path) -> pd.DataFrame:
         dtype={"run_id": "string", "experiment": "string", "game": "string", "phase": "string"}))
 
 
-EVAL_NATURE_WANDB_PREFIX = "eval_nature/"  # the runner's summary keys (dqn_atari/final_eval.py)
+EVAL_NATURE_WANDB_PREFIX = "eval_nature/"  # the runner's summary keys (dqn_atari/run/final_eval.py)
 
 
 def eval_nature_from_wandb_summary(summary: Mapping[str, Any]) -> dict[str, Any] | None:

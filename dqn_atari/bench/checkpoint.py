@@ -3,7 +3,7 @@
 ``python -m dqn_atari.bench checkpoint --capacity 1000000 --game pong`` fills a replay of the
 plain store (``replay.compress=false``) and of the lz4 store (``replay.compress=true``) with
 real preprocessed frames of the game (cycled, as ``bench replay`` does), writes each as a
-checkpoint with ``dqn_atari.checkpoint.save_checkpoint`` (atomic, plain data, arrays of 1 MiB
+checkpoint with ``dqn_atari.run.checkpoint.save_checkpoint`` (atomic, plain data, arrays of 1 MiB
 or more lz4-compressed) into a temporary directory, reads it back, and reports bytes and
 seconds. ``--fill`` below the capacity measures a replay that is partly full (only the filled
 slots are written). A sweep keeps ``checkpoint_keep`` (2) checkpoints per run: the JSON gives
@@ -26,8 +26,8 @@ CHECKPOINTS_KEPT = 2  # checkpoint_keep's default
 def bench_checkpoint(args: argparse.Namespace) -> dict[str, Any]:
     """Fill each store, write it as a checkpoint, read it back: bytes and seconds."""
     from dqn_atari.bench.replay import FRAME_SHAPE, STACK_FRAMES, fill_replay, real_frames
-    from dqn_atari.checkpoint import load_checkpoint, save_checkpoint
     from dqn_atari.replay import UniformReplay
+    from dqn_atari.run.checkpoint import load_checkpoint, save_checkpoint
 
     fill = args.capacity if args.fill is None else min(args.fill, args.capacity)
     stream = real_frames(args.game, args.distinct_frames, args.seed)

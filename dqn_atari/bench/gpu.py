@@ -41,14 +41,14 @@ def _device_description(device: torch.device) -> dict[str, Any]:
 
 def bench_packed_update(device: torch.device, seeds: int, updates: int, warmup: int = 3,
                         num_actions: int = 6, batch_size: int = 32) -> dict[str, float]:
-    """ms of one vmapped update of ``seeds`` batches (PackedLearner, fp32 eager)."""
+    """ms of one vmapped update of ``seeds`` batches (StackedLearner, fp32 eager)."""
     from dqn_atari.agent import DQNAgent
     from dqn_atari.config import AgentConfig, OptimConfig
-    from dqn_atari.packed_learner import PackedLearner
+    from dqn_atari.stacked_learner import StackedLearner
 
     agent_cfg = AgentConfig(device=str(device))
     agents = [DQNAgent(num_actions, agent_cfg, OptimConfig(), seed=k) for k in range(seeds)]
-    learner = PackedLearner(agents, OptimConfig())
+    learner = StackedLearner(agents, OptimConfig())
     rng = np.random.default_rng(0)
     batches = [[random_batch(rng, batch_size, num_actions) for _ in range(seeds)]
                for _ in range(2)]

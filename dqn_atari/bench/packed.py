@@ -3,7 +3,7 @@
 Both sides train the same K seeds of one game, learning phase only (no evaluation phase),
 with a fixed epsilon after a warm-up that is not measured:
 
-* packed: ONE process, ``seeds=[0..K-1]`` (packed_runner.py), ``torch_threads`` = the
+* packed: ONE process, ``seeds=[0..K-1]`` (run/runner.py), ``torch_threads`` = the
   cores given (``--threads``, 2 here): one vmapped update of K batches every 4 agent steps;
 * single: K processes at once, one seed each, ``torch_threads=1`` each (K processes with
   more threads than free cores spin-wait: README, Performance), the way K jobs would share
@@ -63,7 +63,7 @@ class _LearningClock:
 def run_single(seed: int, **kw) -> dict[str, Any]:
     """One seed alone in this process (a worker of the ``single`` side)."""
     from dqn_atari.compose import compose_config
-    from dqn_atari.runner import Runner
+    from dqn_atari.run.runner import Runner
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = compose_config([*_overrides(run_dir=f"{tmp}/seed_{seed}", **kw), f"seed={seed}"])
@@ -77,12 +77,13 @@ def run_single(seed: int, **kw) -> dict[str, Any]:
 def run_packed(seeds: list[int], **kw) -> dict[str, Any]:
     """The K seeds packed in this process."""
     from dqn_atari.compose import compose_config
-    from dqn_atari.packed_runner import PackedRunner, seed_configs
+    from dqn_atari.run.runner import Runner
+    from dqn_atari.run.seed_run import seed_configs
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = compose_config([*_overrides(run_dir=tmp + "/seed_${seed}", **kw),
                               f"seeds=[{','.join(map(str, seeds))}]"])
-        runner = PackedRunner(seed_configs(cfg))
+        runner = Runner(seed_configs(cfg))
         clock = _LearningClock()
         runner.on_loop_event = clock
         runner.run()

@@ -25,7 +25,7 @@ def _train_variant(game: str, num_envs: int, overlap: bool, threads: int, warmup
     """Agent steps/s of the learning phase: agent steps ``warmup + 1 .. warmup + agent_steps``."""
     import csv
 
-    from dqn_atari.runner import Runner
+    from dqn_atari.run.runner import Runner
 
     with tempfile.TemporaryDirectory(prefix="dqn_bench_") as tmp:
         overrides = [
@@ -43,7 +43,7 @@ def _train_variant(game: str, num_envs: int, overlap: bool, threads: int, warmup
             overrides += [f"agent.epsilon_start={epsilon}", f"agent.epsilon_end={epsilon}"]
         runner = Runner(compose(overrides))
         before = load_average()
-        summary = runner.run()
+        (summary,) = runner.run()
         with open(Path(tmp) / "metrics" / "iterations.csv", newline="") as f:
             rows = list(csv.DictReader(f))
     learning = rows[1:]  # iteration 0 is the warm-up (no update before its last step)

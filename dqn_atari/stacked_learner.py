@@ -11,7 +11,7 @@ what is shared:
   optimizer moments (slice k of each moment), the batch it learns from, its loss and its
   gradient-clipping coefficient;
 * shared: the kernels that compute them, and the update count (K runs in lockstep make
-  their updates at the same agent steps; loop in packed_loop.py).
+  their updates at the same agent steps; loop.py's ``train_phase`` over K seeds).
 
 Why each seed still learns as if alone:
 
@@ -27,6 +27,9 @@ Why each seed still learns as if alone:
 
 The kernels differ (a grouped convolution sums in another order), so parameters agree
 with single runs to fp32 rounding, not bit for bit (tests/test_packed.py measures it).
+
+This is the K > 1 engine of the learner protocol (learner.py); ``make_learner`` builds it
+for ``seeds=[...]``.
 
 Acting draws every seed's exploration from that seed's own generator in the same order as
 ``DQNAgent.act`` (one ``rng.random()`` for one state, ``rng.random(n)`` for n), then
@@ -90,7 +93,7 @@ def _bind_views(module: nn.Module, stacked: dict[str, torch.Tensor], k: int) -> 
         setattr(owner, leaf, nn.Parameter(view, requires_grad=False))
 
 
-class PackedLearner:
+class StackedLearner:
     """Updates and acts for K lockstep seeds of one game (see the module docstring).
 
     Args:
@@ -101,7 +104,7 @@ class PackedLearner:
 
     def __init__(self, agents: list, optim_cfg) -> None:
         if not agents:
-            raise ValueError("a packed learner needs at least one seed")
+            raise ValueError("a stacked learner needs at least one seed")
         first = agents[0]
         self.agents = agents
         self.num_seeds = len(agents)  # K
@@ -122,8 +125,8 @@ class PackedLearner:
             agent.optimizer = None  # the stacked optimizer below steps every seed
         self.optimizer = make_optimizer(self.online.values(), optim_cfg)
         self.num_updates = first.num_updates  # updates of each seed (lockstep: all equal)
-        self._staged: dict[int, dict[str, Any]] = {}
         self._staging = StagingBuffers(self.device)  # the K batches, stacked: (K, B, ...)
+        self._seed_agents = [SeedSlice(self, k) for k in range(self.num_seeds)]
 
     # ----------------------------------------------------------------- networks
     def _q(self, params: dict[str, torch.Tensor], obs: torch.Tensor) -> torch.Tensor:
@@ -205,6 +208,27 @@ class PackedLearner:
         losses = losses.detach()
         return [{"loss": losses[k], "mean_q": mean_q[k]} for k in range(self.num_seeds)]
 
+    # ------------------------------------------------- the learner protocol (learner.py)
+    def submit(self, batches: list, tag: Any = None) -> list:
+        """One update of every seed (``update``), done at once: ``[(tag, metrics per seed)]``."""
+        return [(tag, self.update(batches))]
+
+    def finish(self) -> list:
+        """Nothing is ever in flight (updates are in-line)."""
+        return []
+
+    def close(self) -> list:
+        return []
+
+    @property
+    def seed_agents(self) -> list[SeedSlice]:
+        """Seed k's face, with what a seed's run asks of a ``DQNAgent`` (``SeedSlice``)."""
+        return self._seed_agents
+
+    def seed_learner_state(self, k: int) -> None:
+        """The learner's own part of seed k's checkpoint: none (as the in-line learner)."""
+        return
+
     def _clip_per_seed(self) -> None:
         """``clip_grad_norm_(seed k's parameters, max_grad_norm)`` for every k, no host sync."""
         grads = [p.grad for p in self.online.values() if p.grad is not None]
@@ -214,11 +238,13 @@ class PackedLearner:
         for g in grads:
             g.mul_(coef.view(-1, *([1] * (g.dim() - 1))))
 
-    def sync_target(self) -> None:
-        """Hard copy of every seed's online parameters into its target network."""
+    def sync_target(self) -> list:
+        """Hard copy of every seed's online parameters into its target network (nothing was
+        in flight: returns ``[]``)."""
         with torch.no_grad():
             for name, p_target in self.target.items():
                 p_target.copy_(self.online[name])
+        return []
 
     # -------------------------------------------------------------- checkpoints
     def seed_state_dict(self, k: int) -> dict[str, Any]:
@@ -241,20 +267,17 @@ class PackedLearner:
             return value[k].clone()
         return copy.deepcopy(value)  # shared (e.g. Adam's step count: equal in lockstep)
 
-    def stage_seed_state(self, k: int, state: dict[str, Any]) -> None:
-        """Keep seed ``k``'s checkpointed agent state until every seed's is here."""
-        self._staged[k] = state
+    def load_seed_states(self, agent_states: list[dict[str, Any]], learner_states: list) -> None:
+        """Resume: load the K seeds' checkpointed agent states into the stacked learner.
 
-    def load_staged(self) -> None:
-        """Load the K staged seed states (``stage_seed_state``) into the stacked learner.
-
-        The seeds must have made the same number of updates (they run in lockstep).
+        The seeds must have made the same number of updates (they run in lockstep). The
+        learner has no state of its own (``learner_states``: K Nones).
         """
-        missing = sorted(set(range(self.num_seeds)) - set(self._staged))
-        if missing:
-            raise ValueError(f"no checkpointed state for seed index(es) {missing}")
-        states = [self._staged[k] for k in range(self.num_seeds)]
-        self._staged = {}
+        del learner_states
+        if len(agent_states) != self.num_seeds:
+            raise ValueError(f"expected the states of {self.num_seeds} seeds, got "
+                             f"{len(agent_states)}")
+        states = agent_states
         updates = {int(s["num_updates"]) for s in states}
         if len(updates) != 1:
             raise ValueError(f"the seeds' checkpoints hold different update counts {updates}: "
@@ -282,26 +305,26 @@ class PackedLearner:
         self.num_updates = updates.pop()
 
 
-class PackedSeedAgent:
-    """Seed ``k``'s face of a ``PackedLearner``, with what ``Runner`` asks of a ``DQNAgent``.
+class SeedSlice:
+    """Seed ``k``'s face of a ``StackedLearner``, with what a seed's run asks of a ``DQNAgent``.
 
-    Acting (the evaluation phase) uses the seed's own networks, which are views of the
-    stacked parameters; checkpoints read and write the seed's slice. Updates and target
-    copies are the packed learner's, for all seeds at once.
+    Acting (the evaluation phases) uses the seed's own networks, which are views of the
+    stacked parameters; checkpoints read the seed's slice (``load_seed_states`` writes all
+    slices at once). Updates and target copies are the stacked learner's, for all seeds.
     """
 
-    def __init__(self, packed: PackedLearner, k: int) -> None:
-        self._packed = packed
-        self._agent = packed.agents[k]
+    def __init__(self, stacked: StackedLearner, k: int) -> None:
+        self._stacked = stacked
+        self._agent = stacked.agents[k]
         self.index = k
         self.online = self._agent.online
         self.target = self._agent.target
-        self.device = packed.device
-        self.num_actions = packed.num_actions
+        self.device = stacked.device
+        self.num_actions = stacked.num_actions
 
     @property
     def num_updates(self) -> int:
-        return self._packed.num_updates
+        return self._stacked.num_updates
 
     def act(self, obs, epsilon, rng, network=None):
         return self._agent.act(obs, epsilon, rng, network=network)
@@ -310,8 +333,5 @@ class PackedSeedAgent:
         return self._agent.q_values(obs)
 
     def state_dict(self) -> dict[str, Any]:
-        return self._packed.seed_state_dict(self.index)
+        return self._stacked.seed_state_dict(self.index)
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Staged: the packed learner loads all seeds at once (``load_staged``)."""
-        self._packed.stage_seed_state(self.index, state)

@@ -3,7 +3,7 @@
 When training reaches ``total_frames``, the runner plays ``final_eval.episodes`` (30) games
 under ``python -m dqn_atari.evaluate``'s protocol (``evaluate.evaluate_agent``: up to 18,000
 frames = 5 minutes each, U{0..30} no-op frames at each start, epsilon 0.05) with the final
-network. The report goes to ``<run_dir>/eval_nature.json`` with ``evaluate``'s fields plus
+network. The report (run/eval_report.py) goes to ``<run_dir>/eval_nature.json`` with
 ``"source": "end_of_run"``, and its figures to the wandb run summary (``eval_nature/*``).
 The games use ``evaluate``'s seed (the run's seed + 10,000), so the report is the one
 ``python -m dqn_atari.evaluate run_dir=...`` writes for the final checkpoint.
@@ -15,22 +15,18 @@ number of games does not play them again. A signal during the games stops them
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from dqn_atari import seeds
-from dqn_atari.evaluate import NATURE_EVAL_EPSILON, NATURE_EVAL_MAX_FRAMES, evaluate_agent
-from dqn_atari.run_status import write_json_atomic
-from dqn_atari.scores import human_normalized_for_report
+from dqn_atari.evaluate import evaluate_agent
+from dqn_atari.run.eval_report import REPORT_FILE, nature_report, read_report, write_report
 
-REPORT_FILE = "eval_nature.json"
 WANDB_PREFIX = "eval_nature/"
 WANDB_KEYS = ("mean", "std", "episodes", "human_normalized", "frames", "agent_steps")
+__all__ = ["REPORT_FILE", "FinalEvalInterrupted", "evaluate_final", "existing_report",
+           "status_entry", "wandb_summary"]
 
 
 class FinalEvalInterrupted(Exception):
@@ -52,11 +48,9 @@ class _StoppableAgent:
 
 def existing_report(run_dir: Path, agent_steps: int, episodes: int) -> dict[str, Any] | None:
     """The run's ``eval_nature.json`` if it is for ``agent_steps`` and ``episodes`` games."""
-    try:
-        report = json.loads((Path(run_dir) / REPORT_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    if report.get("agent_steps") == agent_steps and report.get("episodes") == episodes:
+    report = read_report(run_dir)
+    if report is not None and report.get("agent_steps") == agent_steps \
+            and report.get("episodes") == episodes:
         return report
     return None
 
@@ -68,26 +62,9 @@ def evaluate_final(agent, cfg, run_dir: Path, agent_steps: int, checkpoint: Path
     seed = cfg.seed + seeds.EVALUATE_SEED_OFFSET
     scores = evaluate_agent(_StoppableAgent(agent, keep_going), cfg, episodes=episodes,
                             seed=seed)
-    mean = float(np.mean(scores)) if scores else math.nan
-    report = {
-        "game": cfg.env.game,
-        "experiment": cfg.experiment_name,
-        "seed": cfg.seed,
-        "checkpoint": str(checkpoint) if checkpoint is not None else None,
-        "frames": agent_steps * cfg.env.action_repeat_frames,
-        "agent_steps": agent_steps,
-        "protocol": {"episodes": episodes, "epsilon": NATURE_EVAL_EPSILON,
-                     "max_episode_frames": NATURE_EVAL_MAX_FRAMES,
-                     "noop_max_frames": cfg.env.noop_max_frames, "eval_seed": seed},
-        "episodes": len(scores),
-        "mean": mean,
-        "std": float(np.std(scores)) if scores else math.nan,
-        "scores": scores,
-        **human_normalized_for_report(cfg.env.game, mean),
-        "video": None,
-        "source": "end_of_run",
-    }
-    write_json_atomic(Path(run_dir) / REPORT_FILE, report)
+    report = nature_report(cfg, agent_steps=agent_steps, checkpoint=checkpoint, scores=scores,
+                           eval_seed=seed, episodes=episodes, source="end_of_run")
+    write_report(run_dir, report)
     return report
 
 

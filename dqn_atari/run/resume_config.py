@@ -12,7 +12,7 @@ A run directory records its config in ``config.yaml``. When it is resumed:
   device, ...) or named in ``allow_config_change=[key,...]``. An allowed change, and a
   change of a key safe to change, is recorded in ``config_changes.yaml`` (was and now) with
   the agent step where it took effect (the code's version at each start is in
-  ``provenance.json``: dqn_atari/provenance.py).
+  ``provenance.json``: dqn_atari/run/provenance.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dqn_atari.checkpoint import checkpoint_paths
+from dqn_atari.run.checkpoint import checkpoint_paths
 
 CONFIG_FILE = "config.yaml"
 # Keys added after runs existed, and the value that reproduces how such a run trained.

@@ -23,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from dqn_atari.run_status import slurm_ids, write_json_atomic
+from dqn_atari.run.status_file import slurm_ids, write_json_atomic
 
 PROVENANCE_FILE = "provenance.json"
 PACKAGES = ("torch", "ale-py", "gymnasium", "numpy")
