@@ -64,6 +64,7 @@ def _train(tree: Path, run_root: Path, overrides: list[str], stop_after_s: float
         o.startswith("seeds=") for o in overrides) else "seed_0"))
     env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "dqn_atari.train", *overrides, run_dir, "torch_threads=1"]
+    run_root.parent.mkdir(parents=True, exist_ok=True)
     log = (run_root.parent / f"{run_root.name}.log").open("a")
     process = subprocess.Popen(command, cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT)
     if stop_after_s is not None:

@@ -3,7 +3,11 @@
 * no import cycle, and no module imports a leading-underscore name of another module;
 * training code never imports the tools (``analysis/``, ``bench/``); the thin entry points
   ``dqn_atari/plot.py``, ``side_by_side.py`` and ``wandb_download.py`` call into analysis/;
-* analysis may import ``dqn_atari.scores`` (the paper's tables), nothing else of training.
+* analysis may import ``dqn_atari.scores`` (the paper's tables), nothing else of training;
+* one run for any number of seeds: no ``packed_*`` module, one ``Runner``, one
+  ``train_phase`` and one ``eval_phase``;
+* the run's bookkeeping is in ``dqn_atari/run/``, and the learning parts (agent, update,
+  learner, networks, losses, optim, schedules, replay, envs, actor, loop) never import it.
 
 Every import counts, module level or inside a function (a lazy import is still a
 dependency). ``from dqn_atari.pkg import name`` is an edge to ``dqn_atari.pkg.name`` when that
@@ -19,6 +23,12 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent / "dqn_atari"
 TOOLS = ("dqn_atari.analysis", "dqn_atari.bench")
 ANALYSIS_ENTRY_POINTS = ("dqn_atari.plot", "dqn_atari.side_by_side", "dqn_atari.wandb_download")
 ANALYSIS_MAY_IMPORT = ("dqn_atari.analysis", "dqn_atari.scores")
+LEARNING_PARTS = ("dqn_atari.agent", "dqn_atari.update_step", "dqn_atari.learner",
+                  "dqn_atari.stacked_learner", "dqn_atari.networks", "dqn_atari.losses",
+                  "dqn_atari.optim", "dqn_atari.schedules", "dqn_atari.replay",
+                  "dqn_atari.envs", "dqn_atari.actor", "dqn_atari.loop")
+RUN_PACKAGE_MODULES = ("runner", "seed_run", "checkpoint", "lock", "status_file", "provenance",
+                       "resume_config", "metrics", "eval_report", "final_eval")
 
 
 def _module_name(path: Path) -> str:
@@ -110,9 +120,40 @@ def test_no_module_imports_a_private_name_of_another():
 def test_training_code_never_imports_analysis_or_bench():
     edges = _graph()[0]
     training = [m for m in edges if not _under(m, TOOLS) and m not in ANALYSIS_ENTRY_POINTS]
-    assert "dqn_atari.runner" in training and "dqn_atari.train" in training
+    assert "dqn_atari.run.runner" in training and "dqn_atari.train" in training
     offenders = {m: sorted(t for t in edges[m] if _under(t, TOOLS)) for m in training}
     assert not {k: v for k, v in offenders.items() if v}, offenders
+
+
+def test_learning_parts_never_import_the_run_package():
+    edges = _graph()[0]
+    learning = [m for m in edges if _under(m, LEARNING_PARTS)]
+    assert len(learning) >= len(LEARNING_PARTS)  # every part exists
+    offenders = {m: sorted(t for t in edges[m] if _under(t, ("dqn_atari.run",)))
+                 for m in learning}
+    assert not {k: v for k, v in offenders.items() if v}, offenders
+
+
+def test_the_run_package_holds_the_runs_bookkeeping():
+    modules = _modules()
+    assert {f"dqn_atari.run.{name}" for name in RUN_PACKAGE_MODULES} <= set(modules)
+    for name in ("runner", "checkpoint", "run_lock", "run_status", "provenance",
+                 "resume_config", "metrics", "final_eval"):
+        assert f"dqn_atari.{name}" not in modules, f"dqn_atari/{name}.py is back at the top"
+
+
+def _definitions(kind, name: str) -> list[str]:
+    """The modules that define a top-level class or function ``name``."""
+    return [module for module, path in _modules().items()
+            for node in ast.parse(path.read_text(encoding="utf-8")).body
+            if isinstance(node, kind) and node.name == name]
+
+
+def test_one_run_and_one_loop_for_any_number_of_seeds():
+    assert not [m for m in _modules() if m.rpartition(".")[2].startswith("packed_")]
+    assert _definitions(ast.ClassDef, "Runner") == ["dqn_atari.run.runner"]
+    for phase in ("train_phase", "eval_phase", "play"):
+        assert _definitions(ast.FunctionDef, phase) == ["dqn_atari.loop"], phase
 
 
 def test_analysis_imports_only_analysis_and_scores():
