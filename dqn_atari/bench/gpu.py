@@ -8,6 +8,9 @@
 * the update of K packed seeds (``seeds=[...]``, one vmapped update of K batches) for each
   ``--packed`` K, in ms per update and per seed.
 
+``--check`` runs the self-check of dqn_atari/bench/gpu_check.py first (the command to run
+first on a GPU node), then these figures.
+
 Written and tested on a machine without a GPU (``--device cpu`` runs the same code with the
 CUDA-only settings listed under ``skipped``): no figure of this command has been measured on a
 GPU yet. The README's GPU figures are projections until someone runs it on one.
