@@ -22,9 +22,11 @@ import numpy as np
 import torch
 
 from dqn_atari.config import AgentConfig, OptimConfig
+from dqn_atari.cuda_device import on_device
 from dqn_atari.networks import NatureQNetwork, select_device
 from dqn_atari.optim import load_optimizer_state, make_optimizer
 from dqn_atari.update_step import (
+    GraphStandIn,
     StagingBuffers,
     UpdateStep,
     check_precision,
@@ -109,14 +111,35 @@ class DQNAgent:
         # The update (update_step.py): the batch is staged into static tensors, then the
         # gradient step runs eager, compiled as a whole, or replayed as CUDA graphs. act()
         # always runs the eager module (batch sizes 1 and N would each cost a recompilation,
-        # for a 0.5 ms forward pass).
-        self._step = UpdateStep(
+        # for a 0.5 ms forward pass). Its streams are made with the agent's device current
+        # (agent.device=cuda:N; a no-op on the CPU).
+        with on_device(self.device):
+            self._step = self._update_step(self.update_mode)
+        self.num_updates = 0  # updates (gradient steps) done
+
+    def _update_step(self, mode: str, graphs: GraphStandIn | None = None) -> UpdateStep:
+        return UpdateStep(
             self.online, self.target, self.optimizer, gamma=self.gamma,
             double_dqn=self.double_dqn, huber_delta=self.huber_delta,
-            max_grad_norm=self.max_grad_norm, precision=self.precision, mode=self.update_mode,
-            staging=StagingBuffers(self.device),
+            max_grad_norm=self.max_grad_norm, precision=self.precision, mode=mode,
+            staging=StagingBuffers(self.device), graphs=graphs,
         )
-        self.num_updates = 0  # updates (gradient steps) done
+
+    def use_graph_stand_in(self, stand_in: GraphStandIn) -> None:
+        """Run mode ``cuda_graph``'s control flow on the CPU, with ``stand_in`` for CUDA
+        graphs (update_step.py): for the tests and ``bench gpu --check`` on a machine without
+        CUDA. Call before the first update; the numerics stay eager's, the optimizer is not
+        made ``capturable`` (a CPU has nothing to capture)."""
+        if self.device.type != "cpu" or self.update_mode != "eager" or self.num_updates:
+            raise ValueError("the graph stand-in replaces a fresh eager CPU agent's update "
+                             f"(device {self.device}, mode {self.update_mode}, "
+                             f"{self.num_updates} updates done)")
+        self._step = self._update_step("cuda_graph", graphs=stand_in)
+
+    @property
+    def captures_next_update(self) -> bool:
+        """Whether the next ``update`` records the CUDA graphs (``UpdateStep.captures_next``)."""
+        return self._step.captures_next
 
     # ------------------------------------------------------------------ acting
     def act(self, obs: np.ndarray, epsilon, rng: np.random.Generator,

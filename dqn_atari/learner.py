@@ -59,7 +59,20 @@ events at the three places where they share tensors:
 * the parameter write waits for the acting copy (the barrier also makes the learner stream
   wait for the copy's event);
 * the loop's stream waits for the learner stream in ``finish`` before it reads the
-  parameters again (target copy, acting copy, checkpoints).
+  parameters again (target copy, acting copy, checkpoints), and the update's metrics (made
+  on the learner stream, summed on the loop's) are handed to the loop's stream, so their
+  memory is not reused while the sum is queued (issue 23, defect 6).
+
+Every event is recorded on a named stream of the agent's device, and the learner thread makes
+that device its current one (``agent.device=cuda:N``; defect 3).
+
+CUDA graphs (``agent.cuda_graph=true``) are recorded by the update that follows the warm-up,
+in the learner thread, and a capture must see no CUDA work from the other threads (defect 1:
+the loop thread's acting copies, greedy acts and metric sums). ``submit`` therefore asks the
+agent whether the update it starts will capture (``captures_next_update``); if so, the loop
+thread waits, issuing no CUDA work, until the update reaches its barrier (``before_apply``
+comes after the capture) or fails. That costs one update's overlap per capture: once per
+start or resume of a run.
 
 On the CPU the same code runs with the stream operations skipped (``self._stream`` is None).
 """
@@ -73,6 +86,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from dqn_atari.cuda_device import cuda_index, current_stream, hand_over
 
 Completed = tuple[Any, list[dict[str, torch.Tensor]]]  # (tag, each seed's metrics) of an update
 
@@ -150,14 +165,18 @@ class ThreadedLearner(InlineLearner):
         super().__init__(agent)
         self._acting = copy.deepcopy(agent.online).requires_grad_(False)
         self.threads = threads if threads > 0 else torch.get_num_threads()
+        # Resolved here, in the loop's thread: a bare "cuda" is this thread's current device.
+        self._cuda_index = cuda_index(agent.device)
         self._executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="dqn-learner",
-            initializer=torch.set_num_threads, initargs=(self.threads,),
+            max_workers=1, thread_name_prefix="dqn-learner", initializer=self._start_thread,
         )
         self._future: Future | None = None
         self._tag: Any = None
         self._copied = threading.Event()  # the acting copy of the parameters is taken
         self._copied.set()
+        # The update in flight is past its capture (if it captures): set at its barrier.
+        self._past_capture = threading.Event()
+        self._past_capture.set()
         cuda = agent.device.type == "cuda"
         self._stream = torch.cuda.Stream(agent.device) if cuda else None
         self._submitted = torch.cuda.Event() if cuda else None  # loop's work before the update
@@ -166,6 +185,12 @@ class ThreadedLearner(InlineLearner):
     @property
     def acting_network(self) -> torch.nn.Module:
         return self._acting
+
+    def _start_thread(self) -> None:
+        """In the learner thread, once: its torch thread count and CUDA device."""
+        torch.set_num_threads(self.threads)
+        if self._cuda_index is not None:
+            torch.cuda.set_device(self._cuda_index)
 
     def _update(self, batch) -> dict[str, torch.Tensor]:
         """In the learner thread: one update with this thread's torch thread count."""
@@ -179,6 +204,7 @@ class ThreadedLearner(InlineLearner):
 
     def _before_apply(self) -> None:
         """In the learner thread: the parameters may change once the acting copy is taken."""
+        self._past_capture.set()  # any capture of this update is over
         self._copied.wait()
         if self._stream is not None:  # the stream the update's kernels are queued on now
             torch.cuda.current_stream(self.agent.device).wait_event(self._copy_done)
@@ -204,14 +230,22 @@ class ThreadedLearner(InlineLearner):
         (batch,) = batches
         done = self.finish()
         self._copied.clear()
+        captures = self.agent.captures_next_update
         if self._submitted is not None:
-            self._submitted.record()  # on the loop's stream
-        self._future = self._executor.submit(self._update, batch)
-        self._tag = tag
+            self._submitted.record(current_stream(self.agent.device))  # on the loop's stream
+        if captures:
+            self._past_capture.clear()
+        future = self._executor.submit(self._update, batch)
+        self._future, self._tag = future, tag
         try:
+            if captures:
+                # The update records its CUDA graphs now: no CUDA work from this thread until
+                # it has (it reaches its barrier) or it failed (finish re-raises).
+                future.add_done_callback(lambda _: self._past_capture.set())
+                self._past_capture.wait()
             self._refresh_acting_network()  # overlaps the update's forward/backward (reads only)
             if self._copy_done is not None:
-                self._copy_done.record()
+                self._copy_done.record(current_stream(self.agent.device))
         finally:
             self._copied.set()
         return done
@@ -222,10 +256,12 @@ class ThreadedLearner(InlineLearner):
             return []
         future, tag = self._future, self._tag
         self._future, self._tag = None, None
-        completed = [(tag, [future.result()])]  # re-raises an exception of the update
+        metrics = future.result()  # re-raises an exception of the update
         if self._stream is not None:
-            torch.cuda.current_stream(self.agent.device).wait_stream(self._stream)
-        return completed
+            loop_stream = torch.cuda.current_stream(self.agent.device)
+            loop_stream.wait_stream(self._stream)
+            hand_over(metrics.values(), loop_stream)  # made on the learner stream
+        return [(tag, [metrics])]
 
     def close(self) -> list[Completed]:
         """Finish the update in flight and stop the thread."""

@@ -21,6 +21,15 @@
      on a side stream, then replayed: one launch per half instead of ~100 kernel launches,
      which is what bounds a batch-32 Nature update on a GPU.
 
+CUDA graphs (``CudaGraphs``) are captured on a stream of the agent's own device, with that
+device current (``agent.device=cuda:N``: ``torch.cuda.graph`` would otherwise capture on a
+stream of device 0, issue 23 defect 3), in ``capture_error_mode="thread_local"``. A capture
+must see no other CUDA work from the process, and the threaded learner captures in its own
+thread: the loop thread waits, issuing nothing, until the capture is over (``captures_next``;
+learner.py), and thread-local mode keeps any other thread's unrelated call from invalidating
+the capture. ``GraphStandIn`` runs the same control flow on a CPU (capture queues nothing,
+replay runs the recorded function) for the tests and ``bench gpu --check``.
+
 Precision (``agent.precision``), set explicitly, never left to library defaults:
 
 * ``"fp32"`` (default): IEEE fp32 everywhere. On CUDA, TF32 is switched OFF for matmuls and
@@ -35,12 +44,15 @@ Precision (``agent.precision``), set explicitly, never left to library defaults:
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
+from dqn_atari.cuda_device import current_stream, hand_over, on_device
 from dqn_atari.losses import q_learning_loss, td_target
 
 PRECISIONS = ("fp32", "tf32", "bf16")
@@ -132,9 +144,118 @@ class StagingBuffers:
         if self._copied is not None:
             for key, tensor in self.device_tensors.items():
                 tensor.copy_(self.host[key], non_blocking=True)
-            self._copied.record()
+            # on the stream the copies were queued on, of THIS device (not the current one)
+            self._copied.record(current_stream(self.device))
         d = self.device_tensors
         return d["frames"], d["actions"], d["rewards"], d["terminals"]
+
+
+class CudaGraphs:
+    """The CUDA side of mode ``cuda_graph`` on one device; every call names device and stream.
+
+    * ``warm_up(fn)``: ``fn()`` on a fresh side stream of the device, after the current
+      stream's queued work; the current stream then waits for it, and ``fn``'s returned
+      tensors are handed to the current stream (they were allocated on the side one).
+    * ``capture(fn)``: ``fn``'s kernels recorded as a CUDA graph (returned, not run) on
+      ``self.stream``, a stream of the agent's device; the graphs of one update share a
+      memory pool, so they share that stream (torch.cuda.graph's note on pools).
+    * ``reset()``: forget the pool (the graphs are being recorded again).
+
+    ``capture_error_mode="thread_local"``: only CUDA calls of the capturing thread can
+    invalidate the capture. The default ("global") also fails on unsafe calls of any other
+    thread; the threaded learner's loop thread issues none during a capture (it waits), so
+    thread-local mode guards against threads this code does not control.
+    """
+
+    capture_error_mode = "thread_local"
+
+    def __init__(self, device: torch.device) -> None:
+        if device.type != "cuda":
+            raise ValueError(f"CUDA graphs need a CUDA device, got {device}; use GraphStandIn "
+                             "for the control flow on a CPU")
+        self.device = device
+        with on_device(device):
+            self.stream = torch.cuda.Stream(device)
+        self._pool: Any = None
+
+    def warm_up(self, fn: Callable[[], Any]) -> Any:
+        current = torch.cuda.current_stream(self.device)
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(current)
+        with torch.cuda.stream(side):
+            out = fn()
+        current.wait_stream(side)
+        hand_over(out, current)
+        return out
+
+    def capture(self, fn: Callable[[], None]) -> Any:
+        graph = torch.cuda.CUDAGraph()
+        self.stream.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.graph(graph, pool=self._pool, stream=self.stream,
+                              capture_error_mode=self.capture_error_mode):
+            fn()
+        if self._pool is None:
+            self._pool = graph.pool()
+        return graph
+
+    def reset(self) -> None:
+        self._pool = None
+
+
+class _StandInGraph:
+    """What ``GraphStandIn.capture`` returns: ``replay()`` runs the recorded function."""
+
+    def __init__(self, fn: Callable[[], None], owner: GraphStandIn) -> None:
+        self._fn, self._owner = fn, owner
+
+    def replay(self) -> None:
+        self._owner.note("replay")
+        self._fn()
+
+
+class GraphStandIn:
+    """Mode ``cuda_graph``'s control flow without CUDA, for the CPU tests and
+    ``bench gpu --check`` (no CUDA device here: this stands in for ``CudaGraphs``).
+
+    It keeps the CUDA graph semantics the update's code depends on: ``capture(fn)`` records
+    ``fn`` and runs none of it (a capture queues work, it does not execute it), each
+    ``replay()`` runs it, ``warm_up(fn)`` runs ``fn`` at once. So an update in mode
+    ``cuda_graph`` with a stand-in does on the CPU exactly what eager mode does, and any
+    extra or missing step of the warm-up / capture / replay sequence shows as a difference.
+
+    Each call is appended to ``log`` as ``(event, thread name)``: ``warm_up``,
+    ``capture_begin``, ``capture_end``, ``replay``, ``reset``, and whatever a test adds with
+    ``note``. ``capture_seconds`` holds each capture open that long (a real capture takes
+    milliseconds), so a test can see what other threads do meanwhile.
+    """
+
+    def __init__(self, capture_seconds: float = 0.0) -> None:
+        self.capture_seconds = capture_seconds
+        self.log: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def note(self, event: str) -> None:
+        with self._lock:
+            self.log.append((event, threading.current_thread().name))
+
+    def events(self, prefix: str = "") -> list[str]:
+        """The logged events (without thread names) that start with ``prefix``."""
+        with self._lock:
+            return [event for event, _ in self.log if event.startswith(prefix)]
+
+    def warm_up(self, fn: Callable[[], Any]) -> Any:
+        self.note("warm_up")
+        return fn()
+
+    def capture(self, fn: Callable[[], None]) -> _StandInGraph:
+        self.note("capture_begin")
+        if self.capture_seconds > 0:
+            time.sleep(self.capture_seconds)
+        self.note("capture_end")
+        return _StandInGraph(fn, self)
+
+    def reset(self) -> None:
+        self.note("reset")
 
 
 def _at_least_fp32(q: torch.Tensor) -> torch.Tensor:
@@ -152,14 +273,19 @@ class UpdateStep:
       precision: one of ``PRECISIONS``.
       mode: one of ``UPDATE_MODES``.
       staging: the buffers the batch arrives in (their tensors are the graphs' inputs).
+      graphs: mode ``cuda_graph``'s graph backend: ``CudaGraphs`` of the device (the
+        default), or a ``GraphStandIn`` (its control flow on a CPU).
     """
 
     def __init__(self, online: torch.nn.Module, target: torch.nn.Module,
                  optimizer: torch.optim.Optimizer, *, gamma: float, double_dqn: bool,
                  huber_delta: float, max_grad_norm: float, precision: str, mode: str,
-                 staging: StagingBuffers) -> None:
+                 staging: StagingBuffers, graphs: CudaGraphs | GraphStandIn | None = None
+                 ) -> None:
         if mode not in UPDATE_MODES:
             raise ValueError(f"update mode {mode!r} is not one of {', '.join(UPDATE_MODES)}")
+        if graphs is not None and mode != "cuda_graph":
+            raise ValueError(f"a graph backend is for mode cuda_graph, not {mode!r}")
         self.online, self.target, self.optimizer = online, target, optimizer
         self.gamma, self.double_dqn = gamma, double_dqn
         self.huber_delta, self.max_grad_norm = huber_delta, max_grad_norm
@@ -174,6 +300,9 @@ class UpdateStep:
             self._compute = torch.compile(self._compute_gradients, dynamic=False)
             self._apply = torch.compile(self._apply_gradients, dynamic=False)
         self._graphs: dict[str, Any] | None = None  # captured on the first cuda_graph update
+        self._backend = graphs
+        if mode == "cuda_graph" and graphs is None:
+            self._backend = CudaGraphs(self.device)
 
     # --------------------------------------------------------------- the two halves
     def _compute_gradients(self, frames: torch.Tensor, a_tm1: torch.Tensor, r_t: torch.Tensor,
@@ -208,19 +337,36 @@ class UpdateStep:
         tensors): a replay would go on updating the old ones.
         """
         self._graphs = None
+        if self._backend is not None:
+            self._backend.reset()
+
+    @property
+    def captures_next(self) -> bool:
+        """Whether the next call records the CUDA graphs (it then calls ``before_apply``
+        only once they are recorded): the threaded learner keeps the loop thread's CUDA work
+        out of that call's capture (learner.py)."""
+        if self.mode != "cuda_graph":
+            return False
+        if self._graphs is None:
+            return CUDA_GRAPH_WARMUP_UPDATES == 0
+        return self._graphs["warmup_left"] == 0 and "compute" not in self._graphs
 
     # ------------------------------------------------------------------ one update
     def __call__(self, batch, before_apply: Callable[[], None] | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Stage ``batch``, compute the gradients, call ``before_apply``, apply them."""
-        tensors = self.staging.stage(batch)
-        if self.mode == "cuda_graph":
-            return self._graph_update(tensors, before_apply)
-        loss, mean_q = self._compute(*tensors)
-        if before_apply is not None:
-            before_apply()
-        self._apply()
-        return loss, mean_q
+        """Stage ``batch``, compute the gradients, call ``before_apply``, apply them.
+
+        On CUDA everything runs with the agent's device current (``agent.device=cuda:N``).
+        """
+        with on_device(self.device):
+            tensors = self.staging.stage(batch)
+            if self.mode == "cuda_graph":
+                return self._graph_update(tensors, before_apply)
+            loss, mean_q = self._compute(*tensors)
+            if before_apply is not None:
+                before_apply()
+            self._apply()
+            return loss, mean_q
 
     # ---------------------------------------------------------------- CUDA graphs
     def _graph_update(self, tensors, before_apply) -> tuple[torch.Tensor, torch.Tensor]:
@@ -228,8 +374,11 @@ class UpdateStep:
 
         The first ``CUDA_GRAPH_WARMUP_UPDATES`` calls are eager updates on a side stream
         (the optimizer creates its state, cuDNN picks its algorithms); the capture happens on
-        the next call and replaces it, so every call is exactly one update.
+        the next call and replaces it, so every call is exactly one update. ``before_apply``
+        is called after the capture (``captures_next``).
         """
+        backend = self._backend
+        assert backend is not None
         if self._graphs is None:
             self._graphs = {"warmup_left": CUDA_GRAPH_WARMUP_UPDATES,
                             "shape": self.staging.shape}
@@ -241,24 +390,31 @@ class UpdateStep:
                 "agent.batch_size fixed within a run"
             )
         if graphs["warmup_left"] > 0:
-            side = torch.cuda.Stream(self.device)
-            side.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(side):
+            def warm_update() -> tuple[torch.Tensor, torch.Tensor]:
                 loss, mean_q = self._compute_gradients(*tensors)
                 if before_apply is not None:
                     before_apply()
                 self._apply_gradients()
-            torch.cuda.current_stream(self.device).wait_stream(side)
+                return loss, mean_q
+
+            loss, mean_q = backend.warm_up(warm_update)
             graphs["warmup_left"] -= 1
             return loss, mean_q
         if "compute" not in graphs:
-            # Gradients must exist as tensors before capture: the graphs write them in place.
-            compute, apply = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
-            with torch.cuda.graph(compute):
-                graphs["loss"], graphs["mean_q"] = self._compute_gradients(*tensors)
-            with torch.cuda.graph(apply, pool=compute.pool()):
-                self._apply_gradients()
-            graphs["compute"], graphs["apply"] = compute, apply
+            # Gradients must exist as tensors before capture: the graphs write them in place
+            # (the warm-up made them). The outputs are static tensors the graph copies into.
+            dtype = torch.promote_types(next(self.online.parameters()).dtype, torch.float32)
+            loss_out = torch.zeros((), dtype=dtype, device=self.device)
+            mean_q_out = torch.zeros((), dtype=dtype, device=self.device)
+
+            def compute() -> None:
+                loss, mean_q = self._compute_gradients(*tensors)
+                loss_out.copy_(loss)
+                mean_q_out.copy_(mean_q)
+
+            graphs["loss"], graphs["mean_q"] = loss_out, mean_q_out
+            graphs["compute"] = backend.capture(compute)
+            graphs["apply"] = backend.capture(self._apply_gradients)
         graphs["compute"].replay()
         if before_apply is not None:
             before_apply()

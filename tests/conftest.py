@@ -23,10 +23,27 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def _skip_gpu_tests_without_cuda(items) -> None:
+    """``gpu`` tests need a CUDA device: without one they are skipped, saying so."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_items:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="gpu test: no CUDA device (torch.cuda.is_available() is "
+                                   "False); run `pytest -m gpu` on a GPU node")
+    for item in gpu_items:
+        item.add_marker(skip)
+
+
 def pytest_collection_modifyitems(config, items):
-    """With pytest-xdist's ``--dist loadgroup``: a file's tests stay on one worker (its
-    module-scoped fixtures are built once), and every ``slurm`` test runs on the same worker,
-    one at a time, as they did before xdist (the cluster is one 2-CPU node)."""
+    """``gpu`` tests are skipped without CUDA. With pytest-xdist's ``--dist loadgroup``: a
+    file's tests stay on one worker (its module-scoped fixtures are built once), and every
+    ``slurm`` test runs on the same worker, one at a time, as they did before xdist (the
+    cluster is one 2-CPU node)."""
+    _skip_gpu_tests_without_cuda(items)
     if not config.pluginmanager.hasplugin("xdist"):
         return
     for item in items:

@@ -47,7 +47,7 @@ def score_of(game: str, hns: float) -> float:
 
 def write_run(root: Path, experiment: str, game: str, seed: int, evals: list[float],
               trains: list[float] | None = None, frames: list[int] | None = None) -> Path:
-    """A run dir as dqn_atari.runner writes it: iteration i ends at ``frames[i]`` frames."""
+    """A run dir as dqn_atari.run.seed_run writes it: iteration i ends at ``frames[i]`` frames."""
     run = root / experiment / game / f"seed_{seed}"
     (run / "metrics").mkdir(parents=True)
     (run / "config.yaml").write_text(

@@ -44,7 +44,7 @@ NATURE_EVAL = {("fast", "breakout", 0): 22.0}  # eval_nature.json mean overrides
 
 def write_run_dir(root: Path, experiment: str, game: str, seed: int, evals: list[float],
                   nature_mean: float | None = None) -> Path:
-    """A run directory as dqn_atari.runner writes it (docs/CONTRACTS.md)."""
+    """A run directory as dqn_atari.run.seed_run writes it (docs/CONTRACTS.md)."""
     run = root / experiment / game / f"seed_{seed}"
     (run / "metrics").mkdir(parents=True)
     (run / "config.yaml").write_text(

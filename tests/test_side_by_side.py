@@ -200,7 +200,7 @@ def test_welch_is_not_computed_without_two_values_or_any_variance():
 
 def _fake_run(root: Path, game: str, seed: int, returns: list[float],
               partial: list[float] | None = None) -> Path:
-    """A run dir as dqn_atari.runner writes it (the columns side_by_side reads): iteration i
+    """A run dir as dqn_atari.run.seed_run writes it (the columns side_by_side reads): iteration i
     has training-game mean ``returns[i]``; ``partial``, the games of the next one so far."""
     run = root / game / f"seed_{seed}"
     (run / "metrics").mkdir(parents=True)

@@ -168,14 +168,15 @@ def test_a_runner_refuses_before_building_an_env(override, key, fix, tmp_path, m
     """The same check in ``Runner`` (a Hydra -m job, a script): before any env is made."""
     from conftest import compose
 
-    from dqn_atari import runner as runner_module
+    from dqn_atari.run import seed_run
+    from dqn_atari.run.runner import Runner
 
     def no_env(*args, **kwargs):
         raise AssertionError("an env was built before the config was checked")
 
-    monkeypatch.setattr(runner_module, "make_env", no_env)
+    monkeypatch.setattr(seed_run, "make_env", no_env)
     with pytest.raises(ConfigError) as refused:
-        runner_module.Runner(compose([*QUIET, override, f"run_dir={tmp_path / 'run'}"]))
+        Runner(compose([*QUIET, override, f"run_dir={tmp_path / 'run'}"]))
     assert key in str(refused.value) and fix in str(refused.value)
     assert not (tmp_path / "run").exists()
 

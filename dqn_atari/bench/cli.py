@@ -21,6 +21,10 @@ One function per subcommand, each printing a JSON object on its LAST line of std
            K single runs in K processes (dqn_atari/bench/packed.py).
   gpu      on a CUDA device: update/act ms of every learner setting (eager, compile, CUDA
            graph x fp32, tf32, bf16) and of K packed seeds (dqn_atari/bench/gpu.py).
+           With --check: the self-check to run first on a GPU node (graphs against eager,
+           the threaded learner resumed, resumes across devices, cuda:1, packed, tf32/bf16,
+           then the speed table), a table then JSON; exit status 1 if a check failed
+           (dqn_atari/bench/gpu_check.py).
 
 Examples:
   python -m dqn_atari.bench replay --capacity 1000000 --game pong
@@ -31,6 +35,7 @@ Examples:
   python -m dqn_atari.bench kernels --threads 1
   python -m dqn_atari.bench checkpoint --capacity 1000000 --game pong
   python -m dqn_atari.bench packed --seeds 4 --agent-steps 1000 --learning-starts 500
+  python -m dqn_atari.bench gpu --check
 """
 
 from __future__ import annotations
@@ -239,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = build_parser().parse_args(argv)
     result = args.func(args)
     print(json.dumps(result), flush=True)
+    if result.get("exit_status"):  # a self-check that failed (bench gpu --check)
+        raise SystemExit(result["exit_status"])
     return result
 
 

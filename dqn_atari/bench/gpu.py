@@ -8,6 +8,9 @@
 * the update of K packed seeds (``seeds=[...]``, one vmapped update of K batches) for each
   ``--packed`` K, in ms per update and per seed.
 
+``--check`` runs the self-check of dqn_atari/bench/gpu_check.py first (the command to run
+first on a GPU node), then these figures.
+
 Written and tested on a machine without a GPU (``--device cpu`` runs the same code with the
 CUDA-only settings listed under ``skipped``): no figure of this command has been measured on a
 GPU yet. The README's GPU figures are projections until someone runs it on one.
@@ -96,23 +99,44 @@ def bench_gpu(device: str = "cuda", updates: int = 100, acts: int = 200,
     return out
 
 def bench_gpu_cmd(args) -> dict[str, Any]:
-    """The ``gpu`` subcommand."""
+    """The ``gpu`` subcommand: the speed figures, or with ``--check`` the checks
+    (dqn_atari/bench/gpu_check.py), their table on stdout before the JSON."""
+    if args.check:
+        import sys
+
+        from dqn_atari.bench.gpu_check import format_table, run_checks
+
+        try:
+            result = run_checks(args.device, with_speed=not args.no_speed,
+                                speed_updates=args.updates,
+                                progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+        except RuntimeError as e:
+            raise SystemExit(f"error: {e}") from None
+        print(format_table(result), flush=True)
+        return result
     settings = tuple(x.strip() for x in args.learner.split(",") if x.strip())
     packed = tuple(int(x) for x in args.packed.split(",") if x.strip())
     try:
-        return bench_gpu(args.device, updates=args.updates, acts=args.acts, settings=settings,
-                         packed=packed)
+        return bench_gpu(args.device or "cuda", updates=args.updates, acts=args.acts,
+                         settings=settings, packed=packed)
     except NoCudaError as e:
         raise SystemExit(f"error: {e}") from None
 
 def add_gpu_subcommand(sub) -> None:
     gpu = sub.add_parser("gpu", help="update/act ms of every learner setting and packed seeds "
-                                     "on a CUDA device (JSON)")
-    gpu.add_argument("--device", default="cuda", help="cuda | cuda:N | cpu (to check the command)")
+                                     "on a CUDA device (JSON); --check: the GPU self-check")
+    gpu.add_argument("--device", default=None,
+                     help="cuda | cuda:N | cpu (to check the command); default cuda, and with "
+                          "--check cuda when there is one, else cpu")
+    gpu.add_argument("--check", action="store_true",
+                     help="run the checks of the CUDA paths (graphs vs eager, threaded learner "
+                          "resumed, resume across devices and cuda_graph, cuda:1, packed, "
+                          "tf32/bf16), then the speed table; GPU parts are skipped without "
+                          "CUDA. Exit status 1 if a check failed")
+    gpu.add_argument("--no-speed", action="store_true", help="with --check: no speed table")
     gpu.add_argument("--updates", type=int, default=100, help="timed updates per setting")
     gpu.add_argument("--acts", type=int, default=200, help="timed greedy acts per setting")
     gpu.add_argument("--learner", default=",".join(ALL_SETTINGS),
                      help="comma list of <mode>-<precision> settings (default: all nine)")
     gpu.add_argument("--packed", default="1,2,5", help="comma list of packed seed counts K")
     gpu.set_defaults(func=bench_gpu_cmd)
-
