@@ -1,6 +1,7 @@
 """One DQN gradient step on device tensors: precision, compilation, CUDA graphs, staging.
 
-``DQNAgent.update`` (agent.py) is two calls into this module:
+``DQNAgent.update`` (agent.py) is one call, ``UpdateStep(batch, before_apply)``, which runs
+two steps of this module:
 
 1. ``StagingBuffers.stage(batch)`` copies the replay batch (numpy) into static tensors on the
    agent's device. On CUDA the host side is a pinned buffer allocated once, and the copy to
