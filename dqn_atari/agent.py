@@ -1,4 +1,4 @@
-"""The DQN learner and actor: online and target networks, epsilon-greedy acting, updates.
+"""The DQN agent: online and target networks, epsilon-greedy acting, updates.
 
 ``DQNAgent`` owns the two ``NatureQNetwork``s (online, target), the optimizer
 and the update counter. It does not own any schedule or random state of the

@@ -53,7 +53,7 @@ class EnvConfig:
 
 @dataclass
 class AgentConfig:
-    """The DQN learner: target, loss, schedules, update periods."""
+    """The DQN agent (agent.py): networks, target, loss, schedules, update periods."""
 
     gamma: float = 0.99  # discount per agent step
     double_dqn: bool = False  # van Hasselt et al. 2016 target

@@ -217,7 +217,7 @@ class Runner:
                  for run, found in zip(self.seed_runs, resumed, strict=True)]
         progress = self._progress_bar()
         previous_handlers = self._install_signal_handlers()
-        status = "finished"
+        outcome = "finished"  # how the run ends: summary.json's "status" (run/seed_run.py)
         first = self.seed_runs[0]
         try:
             while first.agent_steps < self.total_agent_steps or first.phase == "eval":
@@ -226,24 +226,24 @@ class Runner:
                                       agent_steps=run.agent_steps)
                 if first.phase == "train":
                     if not self._train_phase(sinks, progress):
-                        status = "interrupted"
+                        outcome = "interrupted"
                         break
                     for run in self.seed_runs:
                         run.phase = "eval"
                         run.status.update(phase="eval", agent_steps=run.agent_steps)
                 eval_returns = self._eval_phase(sinks)
                 if eval_returns is None:
-                    status = "interrupted"
+                    outcome = "interrupted"
                     break
                 for run, seed_sinks, returns in zip(self.seed_runs, sinks, eval_returns,
                                                     strict=True):
                     run.end_iteration(seed_sinks, returns)
                 self._checkpoint()
-            if status == "finished":  # every seed's end-of-run evaluation (final_eval.py)
+            if outcome == "finished":  # every seed's end-of-run evaluation (final_eval.py)
                 done = [run.final_evaluation(seed_sinks["wandb"], self._stop_requested)
                         for run, seed_sinks in zip(self.seed_runs, sinks, strict=True)]
                 # interrupted: the final checkpoint is on disk, a restart evaluates
-                status = "finished" if all(done) else "interrupted"
+                outcome = "finished" if all(done) else "interrupted"
             else:
                 self._checkpoint()
         finally:
@@ -256,7 +256,7 @@ class Runner:
             for seed_sinks in sinks:
                 close_sinks(seed_sinks)
         extra = {"packed_seeds": self.seeds} if len(self.seed_runs) > 1 else {}
-        return [run.write_summary(status, self.stop_signal, **extra) for run in self.seed_runs]
+        return [run.write_summary(outcome, self.stop_signal, **extra) for run in self.seed_runs]
 
     def _progress_bar(self):
         if not self.cfg.logger.progress_bar:

@@ -339,14 +339,15 @@ class SeedRun:
             record_failure(self.run_dir, "nan" if isinstance(error, NonFiniteLossError)
                            else "failed", error)
 
-    def write_summary(self, status: str, stop_signal: int | None,
+    def write_summary(self, outcome: str, stop_signal: int | None,
                       **extra: Any) -> dict[str, Any]:
-        """Write ``summary.json`` (how and where the run ended) and the last status.
+        """Write ``summary.json`` (how and where the run ended) and the last ``status.json``.
 
-        ``extra`` adds keys (``packed_seeds`` beside other seeds).
+        ``outcome``: finished or interrupted (summary.json's ``status`` key, docs/CONTRACTS.md;
+        status.json's ``state``). ``extra`` adds keys (``packed_seeds`` beside other seeds).
         """
         summary = {
-            "status": status,
+            "status": outcome,
             "signal": signal.Signals(stop_signal).name if stop_signal else None,
             "agent_steps": self.agent_steps,
             "frames": self.agent_steps * self.frames_per_agent_step,
