@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(func=bench_replay_cmd)
     _add_speed_subcommands(sub)
     from dqn_atari.bench.checkpoint import add_checkpoint_subcommand
-    from dqn_atari.bench.gpu import add_gpu_subcommand
+    from dqn_atari.bench.gpu_command import add_gpu_subcommand
     from dqn_atari.bench.packed import add_packed_subcommand
 
     add_checkpoint_subcommand(sub)

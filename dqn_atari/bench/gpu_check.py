@@ -44,10 +44,10 @@ import torch
 
 from dqn_atari.agent import DQNAgent
 from dqn_atari.bench.learner import random_batch
-from dqn_atari.run.checkpoint import load_checkpoint, save_checkpoint
 from dqn_atari.config import AgentConfig, OptimConfig
 from dqn_atari.cuda_device import cuda_index, on_device
 from dqn_atari.learner import ThreadedLearner
+from dqn_atari.run.checkpoint import load_checkpoint, save_checkpoint
 from dqn_atari.update_step import CUDA_GRAPH_WARMUP_UPDATES, GraphStandIn
 
 NUM_ACTIONS = 6  # Pong's minimal action set

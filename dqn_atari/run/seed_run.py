@@ -357,7 +357,7 @@ class SeedRun:
             **extra,
         }
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        self.status.update(state=status, phase=None, signal=summary["signal"],
+        self.status.update(state=outcome, phase=None, signal=summary["signal"],
                            iteration=self.iteration, agent_steps=self.agent_steps)
         return summary
 
