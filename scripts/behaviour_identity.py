@@ -128,10 +128,12 @@ def compare(old_root: Path, new_root: Path) -> bool:
     return same
 
 
-def resume(old_tree: Path, new_tree: Path, out: Path, stop_after_s: float) -> bool:
+def resume(old_tree: Path, new_tree: Path, out: Path, stop_after_s: float,
+           names: list[str]) -> bool:
     """Straight under old; stopped under old and resumed under new; the two must agree."""
     same = True
-    for name, overrides in RESUMED.items():
+    for name in names:
+        overrides = RESUMED[name]
         straight, resumed = out.resolve() / name / "straight", out.resolve() / name / "resumed"
         _train(old_tree.resolve(), straight, overrides)
         code = _train(old_tree.resolve(), resumed, overrides, stop_after_s=stop_after_s)
@@ -158,13 +160,14 @@ def main() -> None:
     three.add_argument("--new", type=Path, required=True)
     three.add_argument("--out", type=Path, required=True)
     three.add_argument("--stop-after-s", type=float, default=40.0)
+    three.add_argument("--only", nargs="*", choices=sorted(RESUMED), default=list(RESUMED))
     args = parser.parse_args()
     if args.command == "run":
         run(args.tree, args.out, args.only)
     elif args.command == "compare":
         sys.exit(0 if compare(args.old, args.new) else 1)
     else:
-        sys.exit(0 if resume(args.old, args.new, args.out, args.stop_after_s) else 1)
+        sys.exit(0 if resume(args.old, args.new, args.out, args.stop_after_s, args.only) else 1)
 
 
 if __name__ == "__main__":
