@@ -92,6 +92,7 @@ class Job:
     state: str
     reason: str = ""
     start: float | None = None  # unix time of its latest start (squeue %S), when known
+    name: str = ""  # the job's name (squeue %j), when known
 
 
 def _is_run_dir(path: Path) -> bool:
@@ -260,7 +261,7 @@ def query_squeue(job_ids: Iterable[str]) -> tuple[dict[str, Job] | None, str | N
         return {}, None
     try:
         result = subprocess.run(["squeue", "-h", "-r", "-t", "all", "-j", ",".join(ids),
-                                 "-o", "%i|%T|%r|%S"], capture_output=True, text=True,
+                                 "-o", "%i|%T|%r|%S|%j"], capture_output=True, text=True,
                                 timeout=SLURM_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
         return None, f"squeue did not answer within {SLURM_TIMEOUT_S:.0f} s"
@@ -300,7 +301,8 @@ def _parse_jobs(lines: Sequence[str], sep: str) -> dict[str, Job]:
         if len(parts) >= 2 and parts[0]:
             state = parts[1].split()[0]  # sacct: "CANCELLED by 0"
             jobs[parts[0]] = Job(state, parts[2] if len(parts) > 2 else "",
-                                 _slurm_time(parts[3]) if len(parts) > 3 else None)
+                                 _slurm_time(parts[3]) if len(parts) > 3 else None,
+                                 sep.join(parts[4:]))  # a name may hold the separator
     return jobs
 
 
