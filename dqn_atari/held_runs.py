@@ -27,10 +27,10 @@ from dqn_atari.status import (
     ACTIVE,
     WAITING,
     Run,
-    _job_key,
-    _job_order,
     classify,
     collect_runs,
+    job_key,
+    job_order,
     load_run_dir,
     query_squeue,
 )
@@ -66,7 +66,7 @@ def lock_job(run_dir: Path) -> str | None:
         return None
     if not isinstance(info, dict):
         return None
-    return _job_key({"job_id": info.get("slurm_job_id"),
+    return job_key({"job_id": info.get("slurm_job_id"),
                      "array_job_id": info.get("slurm_array_job_id"),
                      "array_task_id": info.get("slurm_array_task_id")})
 
@@ -97,7 +97,7 @@ def find_holders(targets: Sequence[tuple[Path, int]], search_roots: Sequence[Pat
         locked = lock_job(run_dir)
         if locked and locked not in jobs:
             jobs.append(locked)
-        per_dir[run_dir] = (own, sorted(jobs, key=_job_order, reverse=True))
+        per_dir[run_dir] = (own, sorted(jobs, key=job_order, reverse=True))
 
     queue, why = query_squeue([j for _, jobs in per_dir.values() for j in jobs])
     holders: dict[Path, list[Holder]] = {}

@@ -131,7 +131,7 @@ def _seed_of(name: str) -> int | None:
     return int(text) if text.lstrip("-").isdigit() else None
 
 
-def _job_key(slurm: dict[str, Any] | None) -> str | None:
+def job_key(slurm: dict[str, Any] | None) -> str | None:
     if not slurm:
         return None
     if slurm.get("array_job_id") and slurm.get("array_task_id") is not None:
@@ -204,7 +204,7 @@ def load_run_dir(path: Path) -> Run | None:
         run.summary = _read_json(path / "summary.json")
     else:
         run.log = status.get("log")
-        key = _job_key(status.get("slurm"))
+        key = job_key(status.get("slurm"))
         if key:
             run.jobs.append(str(key))
     return run
@@ -226,7 +226,7 @@ def read_task_table(path: Path) -> list[tuple[tuple[str, str, int], str, str]]:
     return rows
 
 
-def _job_order(key: str) -> tuple[int, int]:
+def job_order(key: str) -> tuple[int, int]:
     job, _, task = key.partition("_")
     return (int(job) if job.isdigit() else -1, int(task) if task.isdigit() else -1)
 
@@ -247,7 +247,7 @@ def collect_runs(root: Path) -> list[Run]:
             if run.log is None and log:
                 run.log = log
     for run in runs.values():
-        run.jobs.sort(key=_job_order, reverse=True)  # newest first
+        run.jobs.sort(key=job_order, reverse=True)  # newest first
     return sorted(runs.values(), key=lambda r: r.key)
 
 
