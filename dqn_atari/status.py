@@ -92,6 +92,7 @@ class Job:
     state: str
     reason: str = ""
     start: float | None = None  # unix time of its latest start (squeue %S), when known
+    name: str = ""  # the job's name (squeue %j), when known
 
 
 def _is_run_dir(path: Path) -> bool:
@@ -130,7 +131,7 @@ def _seed_of(name: str) -> int | None:
     return int(text) if text.lstrip("-").isdigit() else None
 
 
-def _job_key(slurm: dict[str, Any] | None) -> str | None:
+def job_key(slurm: dict[str, Any] | None) -> str | None:
     if not slurm:
         return None
     if slurm.get("array_job_id") and slurm.get("array_task_id") is not None:
@@ -203,7 +204,7 @@ def load_run_dir(path: Path) -> Run | None:
         run.summary = _read_json(path / "summary.json")
     else:
         run.log = status.get("log")
-        key = _job_key(status.get("slurm"))
+        key = job_key(status.get("slurm"))
         if key:
             run.jobs.append(str(key))
     return run
@@ -225,7 +226,7 @@ def read_task_table(path: Path) -> list[tuple[tuple[str, str, int], str, str]]:
     return rows
 
 
-def _job_order(key: str) -> tuple[int, int]:
+def job_order(key: str) -> tuple[int, int]:
     job, _, task = key.partition("_")
     return (int(job) if job.isdigit() else -1, int(task) if task.isdigit() else -1)
 
@@ -246,7 +247,7 @@ def collect_runs(root: Path) -> list[Run]:
             if run.log is None and log:
                 run.log = log
     for run in runs.values():
-        run.jobs.sort(key=_job_order, reverse=True)  # newest first
+        run.jobs.sort(key=job_order, reverse=True)  # newest first
     return sorted(runs.values(), key=lambda r: r.key)
 
 
@@ -260,7 +261,7 @@ def query_squeue(job_ids: Iterable[str]) -> tuple[dict[str, Job] | None, str | N
         return {}, None
     try:
         result = subprocess.run(["squeue", "-h", "-r", "-t", "all", "-j", ",".join(ids),
-                                 "-o", "%i|%T|%r|%S"], capture_output=True, text=True,
+                                 "-o", "%i|%T|%r|%S|%j"], capture_output=True, text=True,
                                 timeout=SLURM_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
         return None, f"squeue did not answer within {SLURM_TIMEOUT_S:.0f} s"
@@ -300,7 +301,8 @@ def _parse_jobs(lines: Sequence[str], sep: str) -> dict[str, Job]:
         if len(parts) >= 2 and parts[0]:
             state = parts[1].split()[0]  # sacct: "CANCELLED by 0"
             jobs[parts[0]] = Job(state, parts[2] if len(parts) > 2 else "",
-                                 _slurm_time(parts[3]) if len(parts) > 3 else None)
+                                 _slurm_time(parts[3]) if len(parts) > 3 else None,
+                                 sep.join(parts[4:]))  # a name may hold the separator
     return jobs
 
 

@@ -31,8 +31,14 @@
 #   --log-dir DIR       SLURM log files and the task table                     [<runs-root or runs>/slurm-logs]
 #   --sbatch-arg ARG    pass ARG to sbatch as is (repeatable), e.g. --sbatch-arg=--account=abc
 #   --dry-run           check everything and print the sbatch command and the table; submit nothing
+#   --allow-held-runs   submit even when run dirs of this sweep are held by queued or running jobs
+#                       (see below); without it such a sweep is refused (exit 2, nothing submitted)
 #   -h, --help
 # Anything else of the form key=value is a Hydra override passed to every task (e.g. optim.lr=1e-4).
+# Held run dirs: before submitting (and with --dry-run, as a warning) the run dirs this sweep would
+# write are checked against the queue as `python -m dqn_atari.status` sees it (dqn_atari/held_runs.py):
+# the task tables of earlier sweeps under the log dir and the runs root, and the job in each run's
+# status.json and .lock. A sweep submitted twice is refused, naming the jobs that hold its runs.
 # The interpreter is ${PYTHON:-python} of the caller (made absolute); jobs inherit the caller's
 # environment (sbatch --export=ALL), so run this from the project's venv or set PYTHON=.venv/bin/python.
 set -euo pipefail
@@ -49,6 +55,7 @@ usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0
 
 games_arg="" seeds_arg="0" experiment="nature" partition="" gpus=1 cpus=6 mem="" pack=1
 time_limit="3-00:00:00" lead=300 max_parallel="" job_name="" runs_root="" log_dir="" dry_run=0
+allow_held=0
 sbatch_extra=() overrides=()
 
 need() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value"; }
@@ -74,6 +81,7 @@ while [[ $# -gt 0 ]]; do
         --log-dir) need "$@"; log_dir=$2; shift 2 ;;
         --sbatch-arg) need "$@"; sbatch_extra+=("$2"); shift 2 ;;
         --dry-run) dry_run=1; shift ;;
+        --allow-held-runs) allow_held=1; shift ;;
         -h|--help) usage; exit 0 ;;
         -*) die "unknown option $opt (see --help)" ;;
         *=*) overrides+=("$opt"); shift ;;
@@ -153,11 +161,16 @@ log_dir=$(realpath -m -- "${log_dir:-${runs_root:-runs}/slurm-logs}")
 # Every game is a known ROM, the overrides are known keys, and the first task's config composes and is
 # valid: a typo fails here, not in 245 queued jobs. Prints "game<TAB>seed<TAB>run_dir" per task,
 # games de-duplicated and normalised (MsPacman -> ms_pacman), run dirs as the tasks will resolve them.
+# Then the run dirs held by queued or running jobs: refused (exit 2) unless --allow-held-runs;
+# a warning with --dry-run.
 table=$("$py_abs" - "$experiment" "${runs_root:--}" "$(IFS=,; echo "${games[*]}")" \
-        "$(IFS=,; echo "${seeds[*]}")" "$pack" "${overrides[@]+"${overrides[@]}"}" <<'PY'
+        "$(IFS=,; echo "${seeds[*]}")" "$pack" "$log_dir" "$dry_run" "$allow_held" \
+        "${overrides[@]+"${overrides[@]}"}" <<'PY'
 import sys
+from pathlib import Path
 
-experiment, runs_root, games_csv, seeds_csv, pack, *overrides = sys.argv[1:]
+experiment, runs_root, games_csv, seeds_csv, pack, log_dir, dry_run, allow_held, *overrides = \
+    sys.argv[1:]
 
 
 def fail(message):
@@ -174,6 +187,7 @@ try:
     from dqn_atari.config import register_configs
     from dqn_atari.envs import UnknownGameError, resolve_game
     from dqn_atari.config_checks import ConfigError, check_packable, check_seed, validate_config
+    from dqn_atari.held_runs import array_jobs, find_holders, held_report
 except ImportError as error:
     fail(f"cannot import the project with {sys.executable}: {error} "
          "(set PYTHON=.venv/bin/python, or activate the venv)")
@@ -217,10 +231,39 @@ except Exception as error:  # Hydra/OmegaConf composition errors
     cause = f" ({error.__cause__})" if error.__cause__ else ""
     fail(f"the overrides do not compose: {error}{cause}".replace("\n", " "))
 # Only env.game and seed differ between tasks: the run dir as each task's config resolves it.
+rows = []
 for game in games:
     for seed in seeds:
         cfg.env.game, cfg.seed = game, seed
-        print(f"{game}\t{seed}\t{cfg.run_dir}")
+        rows.append((game, seed, str(cfg.run_dir)))
+
+# Run dirs that queued or running jobs will write (a sweep submitted twice): refused unless
+# --allow-held-runs. Read as `python -m dqn_atari.status` reads the queue (dqn_atari/held_runs.py).
+targets = [(Path(d).absolute(), seed) for _, seed, d in rows]
+roots = [Path(log_dir), *(d.parents[2] for d, _ in targets if len(d.parents) > 3)]
+holders, why = find_holders(targets, roots)
+if why:
+    print(f"sweep.sh: warning: could not check whether queued or running jobs hold the run dirs "
+          f"of this sweep: {why}", file=sys.stderr)
+if holders:
+    for line in held_report(holders, len(targets)):
+        print(f"sweep.sh: warning: {line}" if not line.startswith(" ") else line, file=sys.stderr)
+    jobs = " ".join(array_jobs(holders))
+    effect = ("a second task on one run dir exits 2 on its lock while the other job runs "
+              "there, or starts that run again once the other job is done")
+    fix = (f"Wait for those jobs, cancel them (scancel {jobs})" if jobs else
+           "Wait for those runs, stop them") + ", write elsewhere (--runs-root DIR), or pass " \
+        "--allow-held-runs to submit anyway"
+    if allow_held == "1":
+        verb = "would submit" if dry_run == "1" else "submitting"
+        print(f"sweep.sh: warning: --allow-held-runs: {verb} anyway ({effect})", file=sys.stderr)
+    elif dry_run == "1":
+        print(f"sweep.sh: warning: without --dry-run this sweep would be refused: {effect}. "
+              f"{fix}", file=sys.stderr)
+    else:
+        fail(f"nothing submitted: {effect}. {fix}")
+for row in rows:
+    print(*row, sep="\t")
 PY
 ) || exit $?
 

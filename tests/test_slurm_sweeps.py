@@ -268,6 +268,56 @@ def test_sweep_2_games_x_2_seeds_completes(slurm, jobs, tmp_path: Path):
     print(f"sweep 2x2: {elapsed:.1f} s")
 
 
+def _queued_arrays() -> set[str]:
+    res = run(["squeue", "-h", "-o", "%F"])
+    assert res.returncode == 0, res.stderr
+    return set(res.stdout.split())
+
+
+@pytest.mark.slurm
+def test_sweep_submitted_twice_is_refused_naming_the_jobs_that_hold_its_runs(slurm, jobs,
+                                                                              tmp_path: Path):
+    """The first submission's task 0 runs and task 1 waits (held): the same sweep again exits 2
+    naming both tasks, submits nothing and writes no task table; --dry-run says the same as a
+    warning; --allow-held-runs submits."""
+    t0 = time.monotonic()
+    runs = tmp_path / "runs"
+    sweep = ["--games", "pong", "--seeds", "0-1", "--experiment", "smoke", "total_frames=400000",
+             "logger.wandb_mode=disabled", "eval_agent_steps_per_iteration=0"]
+    args = [*sweep, *SMALL, "--runs-root", str(runs)]  # what _submit runs
+    first, log_dir, _ = _submit(tmp_path, *sweep, "--sbatch-arg=--hold")
+    jobs.append(first)
+    assert run(["scontrol", "release", f"{first}_0"]).returncode == 0
+    wait(lambda: states(f"{first}_0") == ["RUNNING"], "task 0 to run", first,
+         [log_dir / f"dqn-smoke_{first}_0.out"], timeout=60)
+    queued = _queued_arrays()
+
+    again = _sweep(*args, cwd=tmp_path)
+    assert again.returncode == 2, (again.stdout, again.stderr)
+    err = again.stderr
+    for says in ("2 of the 2 run dir(s) this sweep would write are held by queued or running jobs",
+                 f"{runs}/smoke/pong/seed_0: job {first}_0 RUNNING (dqn-smoke)",
+                 f"{runs}/smoke/pong/seed_1: job {first}_1 PENDING (dqn-smoke, JobHeldUser)",
+                 "sweep.sh: error: nothing submitted", f"scancel {first}", "--allow-held-runs"):
+        assert says in err, f"{says!r} not in:\n{err}"
+    assert _queued_arrays() == queued  # nothing submitted
+    assert sorted(p.name for p in log_dir.glob("*.tasks.tsv")) == [f"dqn-smoke_{first}.tasks.tsv"]
+
+    dry = _sweep(*args, "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert f"job {first}_0 RUNNING" in dry.stderr, dry.stderr
+    assert "without --dry-run this sweep would be refused" in dry.stderr, dry.stderr
+
+    anyway = _sweep(*args, "--allow-held-runs", "--sbatch-arg=--hold", cwd=tmp_path)
+    assert anyway.returncode == 0, anyway.stderr
+    second = anyway.stdout.strip().splitlines()[-1]
+    jobs.append(second)
+    assert second.isdigit() and second != first, anyway.stdout
+    assert "--allow-held-runs: submitting anyway" in anyway.stderr, anyway.stderr
+    assert _queued_arrays() == queued | {second}
+    print(f"sweep submitted twice: {time.monotonic() - t0:.1f} s")
+
+
 @pytest.mark.slurm
 def test_hydra_multirun_through_submitit_launcher(slurm, jobs, tmp_path: Path):
     """`python -m dqn_atari.train -m hydra/launcher=slurm ... seed=0,1` submits, waits, finishes."""
