@@ -13,6 +13,12 @@ The human condition is always explicit: ``human="at5"`` (the paper's; only its 4
 or ``human="at30"`` (DQN Zoo's; all 57). Each condition is paired with the random score
 published beside it, so ``human="at5"`` reproduces the paper's "% human" column.
 
+Every human-normalised score of the package is computed here: ``human_normalized`` (one
+condition), ``human_normalized_or_nan`` (the analysis tables, which leave games without a
+human score out) and ``human_normalized_for_report`` / ``human_normalized_or_none`` (the
+evaluation report and the sweep status: the paper's 5-minute human score for its 49 games,
+DQN Zoo's 30-minute one for the other 8).
+
 Game names are ALE's snake_case ROM ids (``bank_heist``, ``up_n_down``); CamelCase,
 gym ids (``ALE/BankHeist-v5``, ``BankHeistNoFrameskip-v4``) and Dopamine's names
 (``bankheist``) are accepted too.
@@ -21,6 +27,7 @@ gym ids (``ALE/BankHeist-v5``, ``BankHeistNoFrameskip-v4``) and Dopamine's names
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -161,6 +168,31 @@ def human_normalized(game: str, score, human: str = "at5"):
     random, human_score = random_human(game, human)
     result = (np.asarray(score, dtype=float) - random) / (human_score - random)
     return float(result) if result.ndim == 0 else result
+
+
+def human_normalized_or_nan(game: str, score, human: str = "at5"):
+    """``human_normalized``, or NaN where ``game`` has no human score under ``human``.
+
+    NaN for a game outside the Atari 57 (``catch``, ``air_raid``) and, with ``human="at5"``,
+    for the 8 of the 57 outside the paper's 49: the tables over games leave those out.
+    """
+    if not is_known_game(game):
+        return math.nan
+    try:
+        return human_normalized(game, score, human=human)
+    except UnknownGameError:  # no 5-minute human score outside the paper's 49
+        return math.nan
+
+
+def human_normalized_or_none(game: str, score: float | None) -> float | None:
+    """The human-normalised score of ``human_normalized_for_report`` as a number, or None.
+
+    None when ``score`` is missing or not finite, or when the game has no human score.
+    """
+    if score is None or not math.isfinite(score):
+        return None
+    value = human_normalized_for_report(game, score)["human_normalized"]
+    return None if value is None or not math.isfinite(value) else value
 
 
 def human_normalized_for_report(game: str, score: float) -> dict[str, Any]:

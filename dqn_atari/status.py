@@ -429,15 +429,6 @@ def format_frames(frames: float | None) -> str:
     return f"{int(frames)}"
 
 
-def _hns(game: str, score: float | None) -> float | None:
-    if score is None or not math.isfinite(score):
-        return None
-    from dqn_atari.scores import human_normalized_for_report
-
-    value = human_normalized_for_report(game, score)["human_normalized"]
-    return None if value is None or not math.isfinite(value) else value
-
-
 def _display_path(path: str | None) -> str:
     if not path:
         return "-"
@@ -449,6 +440,8 @@ def _display_path(path: str | None) -> str:
 
 def run_row(run: Run, state: str, note: str, job_key: str | None) -> dict[str, Any]:
     """The numbers of one run (None where unknown)."""
+    from dqn_atari.scores import human_normalized_or_none  # lazily: the tool starts without numpy
+
     status = run.status or {}
     summary = run.summary or {}
     last_eval = status.get("last_eval") or {}
@@ -461,7 +454,7 @@ def run_row(run: Run, state: str, note: str, job_key: str | None) -> dict[str, A
         "iteration": status.get("iteration", summary.get("iteration")),
         "total_iterations": status.get("total_iterations"),
         "eval_score": score, "eval_kind": last_eval.get("kind"),
-        "hns": _hns(run.game, score),
+        "hns": human_normalized_or_none(run.game, score),
         "agent_steps_per_s": status.get("agent_steps_per_s") if running else None,
         "eta_s": status.get("eta_s") if running else None,
         "job": job_key, "log": run.log, "run_dir": str(run.run_dir) if run.run_dir else None,

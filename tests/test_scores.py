@@ -136,3 +136,22 @@ def test_make_reference_reproduces_the_committed_files():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.main(["--source", str(SHARED_REFERENCE), "--check"]) == 0
+
+
+def test_human_normalized_or_nan_leaves_out_games_without_a_human_score():
+    assert scores.human_normalized_or_nan("Breakout", 31.8) == pytest.approx(1.0)
+    assert scores.human_normalized_or_nan("breakout", np.array([1.7, 31.8])) == pytest.approx(
+        [0.0, 1.0])
+    assert np.isnan(scores.human_normalized_or_nan("catch", 1.0))  # not an Atari game
+    assert np.isnan(scores.human_normalized_or_nan("air_raid", 1.0))  # not one of the 57
+    assert np.isnan(scores.human_normalized_or_nan("skiing", -9000.0))  # no 5-minute human
+    assert scores.human_normalized_or_nan("skiing", -9000.0, human="at30") == pytest.approx(
+        scores.human_normalized("skiing", -9000.0, human="at30"))
+
+
+def test_human_normalized_or_none_follows_the_report_rule():
+    assert scores.human_normalized_or_none("pong", 9.3) == pytest.approx(1.0)  # at5
+    assert scores.human_normalized_or_none("skiing", -9000.0) == pytest.approx(
+        scores.human_normalized("skiing", -9000.0, human="at30"))  # outside the 49: at30
+    for game, score in (("catch", 1.0), ("pong", None), ("pong", float("nan"))):
+        assert scores.human_normalized_or_none(game, score) is None
