@@ -106,7 +106,7 @@ def test_plot_names_a_garbage_csv_and_writes_nothing(tmp_path):
 
 
 def test_plot_names_a_dopamine_csv_with_the_wrong_columns(tmp_path):
-    from test_plot import write_run_dir
+    from analysis_runs import write_run_dir
 
     write_run_dir(tmp_path / "runs", "nature", "pong", 0, [1.0, 2.0])
     bad = tmp_path / "dopamine.csv"

@@ -1,7 +1,26 @@
-"""The report's figures: learning curves per game, all games in a grid, aggregate HNS.
+"""Every figure of the analysis, drawn with matplotlib's Agg canvas outside pyplot.
 
-Drawn with matplotlib's Agg canvas outside pyplot, from the tables of
-``dqn_atari.analysis.tables``.
+From the tables of ``dqn_atari.analysis.tables`` and ``side_by_side``; ``report`` decides the
+file names.
+
+The report against the paper:
+
+* ``plot_game`` / ``plot_grid``: evaluation score against training frames, one game per
+  panel (optionally beside Dopamine's curve), with the paper's DQN, human and random
+  scores as lines (a line far off the curves becomes a labelled note instead);
+* ``plot_aggregate``: median, IQM and mean human-normalised final score, rliable-style
+  interval plot.
+
+The aggregates over training (each saved as PNG and PDF, ``<stem>.png``, ``<stem>.pdf``):
+
+* ``plot_aggregate_curves``: median, IQM, mean and optimality gap of the human-normalised
+  score against training frames (millions), one panel per statistic, a line and a 95%
+  stratified-bootstrap band per experiment; Dopamine's median and mean when given;
+* ``plot_performance_profile``: fraction of runs with score > tau against tau, with bands;
+* ``plot_probability_of_improvement``: P(X > Y) with its interval, one row per pair.
+
+The side-by-side comparison: ``plot_side_by_side``, one game's training returns per
+iteration beside Dopamine's 5 seeds.
 """
 
 from __future__ import annotations
@@ -10,6 +29,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -17,9 +37,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from dqn_atari import scores
+from dqn_atari.analysis import estimators
+from dqn_atari.analysis.dopamine import FRAMES_PER_ITERATION, game_reference
+from dqn_atari.analysis.side_by_side import seed_keys
 from dqn_atari.analysis.tables import (
     AGGREGATE_NAMES,
-    FRAMES_PER_DOPAMINE_ITERATION,
     PAPER_LABEL,
     fmt_frames,
     fmt_score,
@@ -27,14 +49,53 @@ from dqn_atari.analysis.tables import (
     reference_game,
 )
 
-DOPAMINE_LABEL = "Dopamine DQN (training returns, sticky actions)"
 EXPERIMENT_COLORS = ("tab:blue", "tab:red", "tab:purple", "tab:brown", "tab:cyan",
                      "tab:pink", "tab:olive", "navy", "darkred", "teal")
+FONT = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 10,
+        "xtick.labelsize": 10, "ytick.labelsize": 10}
+HUMAN_CONDITION_TEXT = {"at5": "the paper's 5-minute human score",
+                    "at30": "DQN Zoo's 30-minute human score"}
+FRAMES_LABEL = "training frames (millions)"
+DOPAMINE_COLOR = "tab:orange"
+PROFILE_YLABELS = {"runs": "fraction of runs with score > tau",
+                   "games": "fraction of games with score > tau\n(mean over runs)"}
+HUMAN_LINE_FROM = 0.4  # HNS: the human line (1) is drawn once a curve's band reaches this
+FINAL_SOURCE_TEXT = {
+    "eval_nature": "30-game Nature evaluation",
+    "last_iteration": "last in-training evaluation",
+}
+
+
+def _figure(layout: str | None = "constrained", **kwargs) -> Figure:
+    """A Figure drawn by Agg, outside pyplot (no global backend or figure registry)."""
+    fig = Figure(layout=layout, **kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, stem: Path, dpi: int = 150) -> list[Path]:
+    """Write ``stem``.png and ``stem``.pdf, each atomically (temp file, then rename)."""
+    paths = []
+    for suffix in (".png", ".pdf"):
+        path = stem.with_suffix(suffix)
+        tmp = path.with_name(f".{path.name}.tmp")
+        fig.savefig(tmp, dpi=dpi, format=suffix[1:])
+        tmp.replace(path)
+        paths.append(path)
+    return paths
 
 
 def experiment_colors(experiments: Sequence[str]) -> dict[str, str]:
     return {e: EXPERIMENT_COLORS[i % len(EXPERIMENT_COLORS)] for i, e in enumerate(experiments)}
 
+
+def _millions(x: float, _pos=None) -> str:
+    return f"{x / 1e6:g}"
+
+
+# ---------------------------------------------------------------------------------------
+# The report against the paper
+# ---------------------------------------------------------------------------------------
 
 
 def _draw_game(ax, game: str, summary: pd.DataFrame, curves: pd.DataFrame,
@@ -65,13 +126,13 @@ def _draw_game(ax, game: str, summary: pd.DataFrame, curves: pd.DataFrame,
     if dopamine is not None and not dopamine.empty:
         d = dopamine[dopamine.game == game].sort_values("frames")
         if xmax > 0:  # keep our curves readable: Dopamine up to the iteration ending ours
-            per = FRAMES_PER_DOPAMINE_ITERATION
+            per = FRAMES_PER_ITERATION
             d = d[d.frames <= max(1, math.ceil(xmax / per)) * per]
         if not d.empty:
             shown += [*d.ci_low, *d.ci_high]
             ax.fill_between(d.frames, d.ci_low, d.ci_high, color="tab:orange", alpha=0.15, lw=0)
-            label = d.label.iloc[0] if "label" in d else DOPAMINE_LABEL
-            ax.plot(d.frames, d["mean"], color="tab:orange", lw=1.5, ls="-.", label=label)
+            ax.plot(d.frames, d["mean"], color="tab:orange", lw=1.5, ls="-.",
+                    label=d.label.iloc[0])
     ref = reference_game(game)
     paper = paper_of(game)
     references = []  # (value, line style, label): drawn, or noted when far off the data
@@ -138,13 +199,6 @@ def _draw_reference_lines(ax, references, shown: list[float], compact: bool) -> 
                     bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": style["color"]})
 
 
-def _figure(**kwargs) -> Figure:
-    """A Figure drawn by Agg, outside pyplot (no global backend or figure registry)."""
-    fig = Figure(layout="constrained", **kwargs)
-    FigureCanvasAgg(fig)
-    return fig
-
-
 def plot_game(path: Path, game: str, summary, curves, dopamine, colors, human: str) -> None:
     fig = _figure(figsize=(7.5, 4.8))
     ax = fig.subplots()
@@ -174,12 +228,6 @@ def plot_grid(path: Path, games: Sequence[str], summary, curves, dopamine, color
                  fontsize=12)
     fig.supylabel("evaluation score (raw game score)", fontsize=10)
     fig.savefig(path, dpi=90)
-
-
-FINAL_SOURCE_TEXT = {
-    "eval_nature": "30-game Nature evaluation",
-    "last_iteration": "last in-training evaluation",
-}
 
 
 def final_source_text(source: str | None) -> str:
@@ -239,3 +287,177 @@ def plot_aggregate(path: Path, agg: pd.DataFrame, human: str) -> None:
                  f"100% = {cond}", fontsize=10)
     fig.savefig(path, dpi=110)
 
+
+# ---------------------------------------------------------------------------------------
+# The aggregates over training
+# ---------------------------------------------------------------------------------------
+
+
+def plot_aggregate_curves(table: pd.DataFrame, stem: Path, human: str, score_text: str,
+                          dopamine: pd.DataFrame | None = None,
+                          confidence: float = 0.95) -> list[Path]:
+    """One panel per statistic: each experiment's point estimate against frames, with its band.
+
+    ``table``: ``tables.aggregate_curve_table``; ``dopamine``: the optional
+    ``dopamine.dopamine_aggregate_curves`` (median and mean panels only).
+    """
+    experiments = sorted(table.experiment.unique())
+    colors = experiment_colors(experiments)
+    names = [s for s in estimators.STATISTICS if s in set(table.statistic)]
+    with matplotlib.rc_context(FONT):
+        fig = _figure(figsize=(3.6 * len(names), 3.9))
+        axes = fig.subplots(1, len(names), squeeze=False)[0]
+        for ax, name in zip(axes, names):
+            for experiment in experiments:
+                t = table[(table.experiment == experiment) & (table.statistic == name)]
+                t = t.sort_values("frames")
+                n_games, n_runs = int(t.n_games.iloc[0]), int(t.n_runs.iloc[0])
+                label = f"{experiment} ({n_runs} runs, {n_games} games)"
+                ax.fill_between(t.frames, t.ci_low, t.ci_high, color=colors[experiment],
+                                alpha=0.25, lw=0)
+                ax.plot(t.frames, t.point, color=colors[experiment], lw=2,
+                        marker="o" if len(t) < 12 else None, ms=4, label=label)
+            if dopamine is not None and name in set(dopamine.statistic):
+                d = dopamine[dopamine.statistic == name].sort_values("frames")
+                d = d[d.frames <= table.frames.max()]  # up to where our curves end
+                ax.plot(d.frames, d.point, color=DOPAMINE_COLOR, ls="-.", lw=1.8,
+                        label=f"Dopamine DQN (training games), same {int(d.n_games.iloc[0])} "
+                              "games, mean of 5 seeds per game" if len(d) else None)
+            if name == "optimality_gap":
+                ax.set_ylabel("optimality gap (lower is better)")
+            else:
+                shown = table[table.statistic == name].ci_high.max()
+                if shown >= HUMAN_LINE_FROM:  # else the line at 1 would flatten the curves
+                    ax.axhline(1.0, color="tab:green", ls=":", lw=1.2, label="human")
+                ax.set_ylabel("human-normalised score")
+            ax.set_title(estimators.STATISTIC_TITLES[name])
+            ax.set_xlabel(FRAMES_LABEL)
+            ax.xaxis.set_major_formatter(FuncFormatter(_millions))
+            ax.grid(alpha=0.3)
+        handles, labels = {}, []
+        for ax in axes:
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                if lab not in handles:
+                    handles[lab] = h
+                    labels.append(lab)
+        fig.legend([handles[k] for k in labels], labels, loc="outside lower center",
+                   ncols=min(3, len(labels)), frameon=False)
+        fig.suptitle(f"Human-normalised score over training (1 = {HUMAN_CONDITION_TEXT[human]}, "
+                     f"0 = random)\nscore: {score_text}; {confidence:.0%} "
+                     "stratified-bootstrap CIs over runs")
+        return _save(fig, stem)
+
+
+def plot_performance_profile(profile: pd.DataFrame, stem: Path, human: str,
+                             score_text: str, confidence: float = 0.95) -> list[Path]:
+    """Fraction of runs (or games) with a human-normalised score above tau, with bands."""
+    experiments = sorted(profile.experiment.unique())
+    colors = experiment_colors(experiments)
+    kind = profile.kind.iloc[0]
+    with matplotlib.rc_context(FONT):
+        fig = _figure(figsize=(6.4, 4.6))
+        ax = fig.subplots()
+        for experiment in experiments:
+            p = profile[profile.experiment == experiment].sort_values("tau")
+            frames = _millions(p.frames.iloc[0])
+            label = (f"{experiment} ({int(p.n_runs.iloc[0])} runs, {int(p.n_games.iloc[0])} "
+                     f"games, at {frames}M frames)")
+            ax.fill_between(p.tau, p.ci_low, p.ci_high, color=colors[experiment], alpha=0.25,
+                            lw=0, step="post")
+            ax.step(p.tau, p.point, where="post", color=colors[experiment], lw=2, label=label)
+        ax.axvline(1.0, color="tab:green", ls=":", lw=1.2, label="human (tau = 1)")
+        ax.set_xlabel("human-normalised score (tau)")
+        ax.set_ylabel(PROFILE_YLABELS[kind])
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper right")
+        ax.set_title(f"Performance profile (1 = {HUMAN_CONDITION_TEXT[human]})\n"
+                     f"score: {score_text}\n{confidence:.0%} stratified-bootstrap bands",
+                     fontsize=10)
+        return _save(fig, stem)
+
+
+def plot_probability_of_improvement(improvement: pd.DataFrame, stem: Path,
+                                    score_text: str, confidence: float = 0.95) -> list[Path]:
+    """P(X > Y) as a point with its interval, one row per pair, 0.5 marked."""
+    n = len(improvement)
+    with matplotlib.rc_context(FONT):
+        fig = _figure(figsize=(7.5, 1.7 + 0.6 * n))
+        ax = fig.subplots()
+        ys = np.arange(n)
+        for y, r in zip(ys, improvement.itertuples()):
+            ax.plot([r.ci_low, r.ci_high], [y, y], color="tab:blue", lw=6, alpha=0.35,
+                    solid_capstyle="butt")
+            ax.plot([r.point], [y], marker="o", color="tab:blue", ms=7)
+            ax.annotate(f"{r.point:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]", (r.ci_high, y),
+                        xytext=(8, 0), textcoords="offset points", va="center", fontsize=9)
+        labels = [f"P({r.x} > {r.y})\n{r.n_games} game{'s' if r.n_games != 1 else ''}, "
+                  f"at {_millions(r.x_frames)}M vs {_millions(r.y_frames)}M frames"
+                  for r in improvement.itertuples()]
+        ax.set_yticks(ys, labels)
+        ax.invert_yaxis()
+        ax.axvline(0.5, color="gray", ls="--", lw=1.2)
+        ax.set_xlim(0.0, 1.0)
+        ax.set_ylim(n - 0.4, -0.6)
+        ax.set_xlabel("probability of improvement P(X > Y)")
+        ax.grid(axis="x", alpha=0.3)
+        fig.suptitle(f"Probability of improvement; score: {score_text}\n"
+                     f"{confidence:.0%} stratified-bootstrap CIs", fontsize=10)
+        return _save(fig, stem)
+
+
+# ---------------------------------------------------------------------------------------
+# The side-by-side comparison with Dopamine
+# ---------------------------------------------------------------------------------------
+
+
+def plot_side_by_side(path: Path, game: str, table: Sequence[dict]) -> None:
+    """Training return per iteration, at the middle of the frames each value covers.
+
+    Dopamine's 5-seed min-max band and mean in grey; per label, our seeds' min-max band, the
+    mean over them (a line with dots; the iteration in progress hollow and dashed) and each
+    seed faint.
+    """
+    rows = [r for r in table if r["game"] == game]
+    last = max(r["iteration"] for r in rows)
+    reference = game_reference(game)
+    its = [i for i in sorted(reference) if i <= last + 1]  # ours and one iteration beyond
+    mid = [(i + 0.5) for i in its]  # millions of frames
+    fig = _figure(layout=None, figsize=(7, 4.2))
+    ax = fig.add_subplot()
+    ax.fill_between(mid, [reference[i].min for i in its], [reference[i].max for i in its],
+                    color="0.6", alpha=0.4, label="Dopamine DQN, 5 seeds: min-max")
+    ax.plot(mid, [reference[i].mean for i in its], color="0.25", lw=1.2, label="Dopamine mean")
+    colors = {"dopamine_dqn": "tab:blue", "nature": "tab:red"}
+    spare = iter(["tab:green", "tab:purple", "tab:orange", "tab:brown", "tab:cyan", "tab:olive"])
+    n_by_label = {}
+    for label in dict.fromkeys(r["run"] for r in rows):
+        mine = [r for r in rows if r["run"] == label]
+        x = [(r["frames_from"] + r["frames_to"]) / 2e6 for r in mine]
+        done = [r["complete"] for r in mine]
+        n = max(r["n_seeds"] for r in mine)
+        n_by_label[label] = n
+        color = colors.get(label) or next(spare, "0.4")
+        if n > 1:  # the band and each seed over the iterations every seed has finished
+            xs = [a for a, d in zip(x, done) if d]
+            full = [r for r in mine if r["complete"]]
+            ax.fill_between(xs, [r["min"] for r in full], [r["max"] for r in full],
+                            color=color, alpha=0.2, lw=0, label=f"ours: {label}, {n} seeds: min-max")
+            for key in dict.fromkeys(k for r in full for k in seed_keys(r)):
+                ax.plot(xs, [r[key] for r in full], "-", color=color, lw=0.7, alpha=0.35)
+        which = "mean of the seeds" if n > 1 else "1 seed"
+        ax.plot([a for a, d in zip(x, done) if d], [r["mean"] for r, d in zip(mine, done) if d],
+                "o-", color=color, label=f"ours: {label} ({which}; training games)")
+        if not done[-1]:  # the iteration in progress: hollow, dashed, labelled
+            ax.plot(x[-2:], [r["mean"] for r in mine[-2:]], "--", color=color, alpha=0.7)
+            ax.plot(x[-1:], [mine[-1]["mean"]], "o", mfc="white", color=color,
+                    label=f"{label}: iteration in progress (games so far)")
+    seeds = ", ".join(f"{label} {n}" for label, n in n_by_label.items())
+    ax.set_xlabel("training frames (millions); each point is the iteration it averages")
+    ax.set_ylabel("mean return of the training games")
+    ax.set_title(f"{game}: ours (seeds: {seeds}) vs Dopamine's published DQN (5 seeds)",
+                 fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)

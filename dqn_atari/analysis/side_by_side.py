@@ -1,7 +1,8 @@
-"""Our runs next to Dopamine's published DQN curves, iteration by iteration, as distributions.
+"""Our runs next to Dopamine's published DQN, iteration by iteration, as distributions: the rows.
 
-    python -m dqn_atari.side_by_side --run dopamine_dqn=RUNS/dopamine_dqn/road_runner \
+    python -m dqn_atari.analysis side-by-side --run dopamine_dqn=RUNS/dopamine_dqn/road_runner \
         [--run dopamine_dqn=RUN_DIR ...] [--run nature=RUN_DIR ...] --out DIR
+    (alias: python -m dqn_atari.side_by_side)
 
 A ``--run LABEL=PATH`` gives the runs of one run name (``LABEL``); PATH is a run directory,
 a directory holding ``seed_*`` run directories (``runs/<experiment>/<game>`` as
@@ -12,103 +13,39 @@ and the run dirs of one label and one game are that label's seeds on that game.
 Dopamine plots, per iteration of 250,000 agent steps (1M frames), the mean return of the
 TRAINING games of that iteration (not evaluation games). Our ``iterations.csv`` has the
 same number in ``train_raw_return_mean``. The reference is Dopamine's 5 seeds per game and
-iteration, shipped in ``dqn_atari/data/dopamine_dqn_legacy_per_seed.csv`` and read by
-``dqn_atari.analysis.baselines`` (source in ``dqn_atari/data/SOURCES.md``).
+iteration (``dqn_atari.analysis.dopamine.game_reference``).
 
-Per label, game and iteration: our seeds' values, n, mean, min and max; Dopamine's mean,
-min and max; and a two-sided Welch t-test (unequal variances) of our seeds' values against
-Dopamine's 5. With a single seed of ours there is no sample variance and no test: the
-p-value is left empty, with the reason. The target for runs of the ``dopamine_dqn`` preset,
-at every iteration from 1 on: the mean of our seeds lies inside Dopamine's 5-seed min-max
-range, and the Welch test does not reject equal means at p < 0.05. Runs of other presets
-are shown beside the reference and not judged.
+Per label, game and iteration (``compare``): our seeds' values, n, mean, min and max;
+Dopamine's mean, min and max; and a two-sided Welch t-test (unequal variances,
+``estimators.welch_test``) of our seeds' values against Dopamine's 5. With a single seed of
+ours there is no sample variance and no test: the p-value is left empty, with the reason.
+The target for runs of the ``dopamine_dqn`` preset, at every iteration from 1 on: the mean
+of our seeds lies inside Dopamine's 5-seed min-max range, and the Welch test does not
+reject equal means at p < 0.05. Runs of other presets are shown beside the reference and
+not judged. An iteration not yet complete for every seed is shown from the training games
+so far, marked, and neither tested nor judged.
 
-Writes to --out: ``<game>.png`` (one plot per game: our seeds' min-max band, mean and each
-seed beside Dopamine's band and mean), ``side_by_side.csv`` (one row per label, game and
-iteration, each seed's value in a ``seed_<s>`` column) and ``side_by_side.md``. An
-iteration not yet complete for every seed is shown from the training games so far, marked,
-and neither tested nor judged.
+The rows are computed here and written as Markdown (``markdown``); the command
+(``report.side_by_side_command``) writes ``side_by_side.csv``, ``side_by_side.md`` and one
+plot per game (``figures.plot_side_by_side``).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import glob
 import math
 import statistics
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dqn_atari.analysis.baselines import (
-    FRAMES_PER_ITERATION,
-    REFERENCE_FILE,
-    dopamine_game,
-    load_dopamine_reference,
-    seed_columns,
-)
+from dqn_atari.analysis.dopamine import FRAMES_PER_ITERATION, ReferencePoint, game_reference
+from dqn_atari.analysis.estimators import welch_test
 
 JUDGED_EXPERIMENT = "dopamine_dqn"
 FIRST_JUDGED_ITERATION = 1
 ALPHA = 0.05  # a Welch p-value below this misses the target
-
-
-@dataclass(frozen=True)
-class ReferencePoint:
-    """Dopamine's DQN at one iteration of one game: its seeds' values and their summary."""
-
-    n_seeds: int
-    mean: float
-    min: float
-    max: float
-    values: tuple[float, ...] = ()
-
-
-def load_reference(game: str) -> dict[int, ReferencePoint]:
-    """Dopamine's per-iteration DQN training returns of ``game`` (iteration -> point)."""
-    table = load_dopamine_reference([game], per_seed=True)
-    if table.empty:
-        raise ValueError(f"Dopamine publishes no DQN curve for {game!r} "
-                         f"({dopamine_game(game)!r} is not in dqn_atari/data/{REFERENCE_FILE})")
-    seeds = seed_columns(table)
-    return {int(r.iteration): ReferencePoint(
-        int(r.n_seeds), float(r.mean), float(r.min), float(r.max),
-        tuple(float(getattr(r, s)) for s in seeds if math.isfinite(getattr(r, s))))
-        for r in table.itertuples(index=False)}
-
-
-@dataclass(frozen=True)
-class Welch:
-    """A two-sided Welch t-test of two samples; ``p`` is None when it cannot be computed."""
-
-    t: float | None
-    df: float | None
-    p: float | None
-    note: str = ""
-
-
-def welch_test(ours: Sequence[float], theirs: Sequence[float]) -> Welch:
-    """Two-sided Welch t-test (``scipy.stats.ttest_ind(equal_var=False)``) of ``ours`` vs ``theirs``.
-
-    ``df`` is the Welch-Satterthwaite degrees of freedom. No number is made up: with fewer
-    than 2 values on a side (no sample variance) or no variance on either side, t, df and p
-    are None and ``note`` says why.
-    """
-    from scipy import stats
-
-    for name, sample in (("ours", ours), ("Dopamine's", theirs)):
-        if len(sample) < 2:
-            return Welch(None, None, None,
-                         f"n/a: only {len(sample)} seed of {name}, and a sample variance "
-                         "needs at least 2")
-    v1, v2 = statistics.variance(ours) / len(ours), statistics.variance(theirs) / len(theirs)
-    if v1 + v2 == 0:
-        return Welch(None, None, None, "n/a: every seed on both sides has the same value")
-    result = stats.ttest_ind(list(ours), list(theirs), equal_var=False)
-    df = (v1 + v2) ** 2 / (v1 ** 2 / (len(ours) - 1) + v2 ** 2 / (len(theirs) - 1))
-    return Welch(float(result.statistic), df, float(result.pvalue))
 
 
 def partial_iteration(run_dir: Path, completed: int) -> dict[str, float] | None:
@@ -176,7 +113,7 @@ def expand_run_path(spec: str) -> list[Path]:
     return [path]
 
 
-def _seed_order(seed: str):
+def seed_order(seed: str):
     return (0, int(seed), "") if seed.lstrip("-").isdigit() else (1, 0, seed)
 
 
@@ -200,8 +137,8 @@ def compare(label: str, run_dirs: Path | Sequence[Path]) -> list[dict]:
                 raise ValueError(f"{label} on {game}: seed {run.seed} given twice "
                                  f"({seen[run.seed]} and {run.path})")
             seen[run.seed] = run.path
-        seeds = sorted(seeds, key=lambda r: _seed_order(r.seed))
-        table.extend(_compare_game(label, game, seeds, load_reference(game)))
+        seeds = sorted(seeds, key=lambda r: seed_order(r.seed))
+        table.extend(_compare_game(label, game, seeds, game_reference(game)))
     return table
 
 
@@ -271,7 +208,7 @@ def _fmt_p(p: float | None) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def _seed_keys(row: dict) -> list[str]:
+def seed_keys(row: dict) -> list[str]:
     return [k for k in row if k.startswith("seed_")]
 
 
@@ -299,7 +236,7 @@ def markdown(table: Sequence[dict]) -> str:
     notes = {}
     for r in table:
         frames = f"{r['frames_from'] / 1e6:g}-{r['frames_to'] / 1e6:.4g}M"
-        seeds = ", ".join(f"{k.removeprefix('seed_')}: {_fmt(r[k])}" for k in _seed_keys(r))
+        seeds = ", ".join(f"{k.removeprefix('seed_')}: {_fmt(r[k])}" for k in seed_keys(r))
         test = "-" if r["welch_t"] is None else f"{r['welch_t']:+.2f} ({r['welch_df']:.1f})"
         p = _fmt_p(r["welch_p"])
         if r["welch_p"] is None and r["welch_note"]:
@@ -320,103 +257,7 @@ def markdown(table: Sequence[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_game(path: Path, game: str, table: Sequence[dict]) -> None:
-    """Training return per iteration, at the middle of the frames each value covers.
-
-    Dopamine's 5-seed min-max band and mean in grey; per label, our seeds' min-max band, the
-    mean over them (a line with dots; the iteration in progress hollow and dashed) and each
-    seed faint.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    rows = [r for r in table if r["game"] == game]
-    last = max(r["iteration"] for r in rows)
-    reference = load_reference(game)
-    its = [i for i in sorted(reference) if i <= last + 1]  # ours and one iteration beyond
-    mid = [(i + 0.5) for i in its]  # millions of frames
-    fig = Figure(figsize=(7, 4.2))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.fill_between(mid, [reference[i].min for i in its], [reference[i].max for i in its],
-                    color="0.6", alpha=0.4, label="Dopamine DQN, 5 seeds: min-max")
-    ax.plot(mid, [reference[i].mean for i in its], color="0.25", lw=1.2, label="Dopamine mean")
-    colors = {"dopamine_dqn": "tab:blue", "nature": "tab:red"}
-    spare = iter(["tab:green", "tab:purple", "tab:orange", "tab:brown", "tab:cyan", "tab:olive"])
-    n_by_label = {}
-    for label in dict.fromkeys(r["run"] for r in rows):
-        mine = [r for r in rows if r["run"] == label]
-        x = [(r["frames_from"] + r["frames_to"]) / 2e6 for r in mine]
-        done = [r["complete"] for r in mine]
-        n = max(r["n_seeds"] for r in mine)
-        n_by_label[label] = n
-        color = colors.get(label) or next(spare, "0.4")
-        if n > 1:  # the band and each seed over the iterations every seed has finished
-            xs = [a for a, d in zip(x, done) if d]
-            full = [r for r in mine if r["complete"]]
-            ax.fill_between(xs, [r["min"] for r in full], [r["max"] for r in full],
-                            color=color, alpha=0.2, lw=0, label=f"ours: {label}, {n} seeds: min-max")
-            for key in dict.fromkeys(k for r in full for k in _seed_keys(r)):
-                ax.plot(xs, [r[key] for r in full], "-", color=color, lw=0.7, alpha=0.35)
-        which = "mean of the seeds" if n > 1 else "1 seed"
-        ax.plot([a for a, d in zip(x, done) if d], [r["mean"] for r, d in zip(mine, done) if d],
-                "o-", color=color, label=f"ours: {label} ({which}; training games)")
-        if not done[-1]:  # the iteration in progress: hollow, dashed, labelled
-            ax.plot(x[-2:], [r["mean"] for r in mine[-2:]], "--", color=color, alpha=0.7)
-            ax.plot(x[-1:], [mine[-1]["mean"]], "o", mfc="white", color=color,
-                    label=f"{label}: iteration in progress (games so far)")
-    seeds = ", ".join(f"{label} {n}" for label, n in n_by_label.items())
-    ax.set_xlabel("training frames (millions); each point is the iteration it averages")
-    ax.set_ylabel("mean return of the training games")
-    ax.set_title(f"{game}: ours (seeds: {seeds}) vs Dopamine's published DQN (5 seeds)",
-                 fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-
-
-def _csv_fields(table: Sequence[dict]) -> list[str]:
+def csv_fields(table: Sequence[dict]) -> list[str]:
     fields = [k for k in table[0] if not k.startswith("seed_")] if table else ["run"]
-    seeds = dict.fromkeys(k for r in table for k in _seed_keys(r))
-    return fields + sorted(seeds, key=lambda k: _seed_order(k.removeprefix("seed_")))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m dqn_atari.side_by_side", description=__doc__.split("\n\n")[0],
-        epilog="Example: --run dopamine_dqn=runs/dopamine_dqn/road_runner (its seed_* run "
-               "dirs) --run 'nature=runs/nature/*/seed_0' --out results/side_by_side")
-    parser.add_argument("--run", action="append", required=True, metavar="LABEL=PATH",
-                        help="LABEL's runs: a run dir, a dir of seed_* run dirs, or a quoted "
-                             "glob of run dirs; repeat a label to add seeds (run dirs of one "
-                             "label and game are its seeds). dopamine_dqn runs are judged")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
-                        help="where side_by_side.{csv,md} and <game>.png go")
-    args = parser.parse_args(argv)
-    dirs: dict[str, list[Path]] = {}
-    for spec in args.run:
-        label, sep, path = spec.partition("=")
-        if not sep or not label or not path:
-            parser.error(f"--run {spec!r}: write LABEL=PATH, e.g. dopamine_dqn=runs/x/seed_0")
-        dirs.setdefault(label, []).append(path)
-    table = []
-    try:
-        for label, paths in dirs.items():
-            table.extend(compare(label, [d for p in paths for d in expand_run_path(p)]))
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "side_by_side.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=_csv_fields(table), restval="")
-        writer.writeheader()
-        writer.writerows({k: "" if v is None else v for k, v in r.items()} for r in table)
-    text = markdown(table)
-    (args.out / "side_by_side.md").write_text(text)
-    for game in dict.fromkeys(r["game"] for r in table):
-        plot_game(args.out / f"{game}.png", game, table)
-    print(text, end="")
-    misses = [r for r in table if r["verdict"] == "MISSES"]
-    print(f"{len(misses)} judged iteration(s) miss the target -> {args.out}")
-    return 0
+    seeds = dict.fromkeys(k for r in table for k in seed_keys(r))
+    return fields + sorted(seeds, key=lambda k: seed_order(k.removeprefix("seed_")))

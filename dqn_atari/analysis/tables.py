@@ -1,32 +1,59 @@
-"""The numbers of the report, as tables: learning curves, final scores vs the paper, aggregate HNS.
+"""The numbers of the report and of the aggregates over training, as tables.
 
 Every function returns a pandas DataFrame (or, for ``final_scores_markdown``, its Markdown)
-built from ``dqn_atari.analysis.tidy`` runs, the paper's scores (``dqn_atari.scores``) and
-bootstrap CIs (``dqn_atari.analysis.aggregate``). ``dqn_atari.analysis.figures`` draws them;
-``dqn_atari.analysis.report`` writes them to files.
+built from ``dqn_atari.analysis.tidy`` runs, with the paper's and the human scores of
+``dqn_atari.scores`` (the one place a score is human-normalised) and the estimators of
+``dqn_atari.analysis.estimators``. ``figures`` draws them; ``report`` writes them to files.
+
+The report (``python -m dqn_atari.analysis report``): evaluation curves per game
+(``eval_curves``, ``summarize_curves``), each run's final score (``run_finals``), the
+final scores against the paper's (``final_scores_table``) and their aggregates over games
+(``aggregate_table``).
+
+The aggregates over training (``python -m dqn_atari.analysis aggregates``): human-normalised
+scores (HNS) of every run against frames (``score_curves``), their aggregates over games
+with bands (``aggregate_curve_table``), and at the last frames all runs of an experiment
+share (``final_points``): performance profiles (``profile_table``) and the probability of
+improvement (``improvement_table``). Where a value sits on the frames axis, and what it
+covers:
+
+* ``score="eval"`` (default): ``eval_raw_return_mean``, the evaluation phase that follows
+  the training phase of an iteration. It measures the agent as it is after ``frames``
+  training frames (the ``frames`` of iterations.csv: training frames done at the end of the
+  iteration), so it is placed there; ``frames_from == frames_to == frames``.
+* ``score="train"``: ``train_raw_return_mean``, the mean return of the training games of
+  an iteration, Dopamine's plotted figure. It averages games played from the end of the
+  previous iteration (``frames_from``; 0 for the first) to the end of this one
+  (``frames_to``), so it is placed at the middle of that interval, as Dopamine's own values
+  are (``dqn_atari.analysis.dopamine``).
+
+A curve of an experiment uses the frames at which every one of its runs has a value (a run
+that is behind, or has stopped, shortens the curve of all: the aggregate at each point is
+then over the same runs). Games without a human score (e.g. ``catch``, or the 8 games
+outside the paper's 49 with ``human="at5"``) are left out, and listed.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from dqn_atari import scores
-from dqn_atari.analysis import aggregate, tidy
+from dqn_atari.analysis import estimators, tidy
 
 PAPER_LABEL = "Nature DQN (paper, 50M frames)"
-FRAMES_PER_DOPAMINE_ITERATION = 1_000_000  # 250k agent steps x 4 frames
-DOPAMINE_COLUMNS = ("game", "agent", "seed_index", "iteration", "train_episode_return_mean")
 AGGREGATE_NAMES = {"median": "Median", "iqm": "IQM", "mean": "Mean"}
-
-
-# ---------------------------------------------------------------------------------------
-# Numbers
-# ---------------------------------------------------------------------------------------
+SCORE_COLUMNS = {"eval": "eval_raw_return_mean", "train": "train_raw_return_mean"}
+SCORE_DESCRIPTIONS = {
+    "eval": "evaluation phase after each iteration (placed at its end)",
+    "train": "training games of each iteration (placed at its middle)",
+}
+CURVE_COLUMNS = ["experiment", "game", "seed", "run_id", "frames", "frames_from", "frames_to",
+                 "score", "hns"]
+PROFILE_POINTS = 201  # values of tau
 
 
 def reference_game(game: str) -> str | None:
@@ -34,20 +61,15 @@ def reference_game(game: str) -> str | None:
     return scores.canonical_game(game) if scores.is_known_game(game) else None
 
 
-def _hns(game: str, score, human: str):
-    ref = reference_game(game)
-    if ref is None:
-        return math.nan
-    try:
-        return scores.human_normalized(ref, score, human=human)
-    except scores.UnknownGameError:  # no 5-minute human score for this game
-        return math.nan
-
-
 def paper_of(game: str) -> scores.PaperScore | None:
     """The paper's Extended Data Table 2 row for ``game``, or None outside its 49 games."""
     ref = reference_game(game)
     return scores.paper_score(ref) if ref in scores.NATURE_49_GAMES else None
+
+
+# ---------------------------------------------------------------------------------------
+# The report: evaluation curves and final scores against the paper
+# ---------------------------------------------------------------------------------------
 
 
 def eval_curves(runs: Sequence[tidy.RunData]) -> pd.DataFrame:
@@ -72,7 +94,7 @@ def summarize_curves(curves: pd.DataFrame, reps: int = 1000, seed: int = 0) -> p
     """Mean over seeds and 95% bootstrap CI at each (experiment, game, frames)."""
     rows = []
     for (experiment, game, frames), g in curves.groupby(["experiment", "game", "frames"]):
-        est = aggregate.bootstrap_mean_ci(g.score.to_numpy(), reps=reps, seed=seed)
+        est = estimators.bootstrap_mean_ci(g.score.to_numpy(), reps=reps, seed=seed)
         rows.append({"experiment": experiment, "game": game, "frames": int(frames),
                      "n_seeds": int(g.seed.nunique()), "mean": est.point,
                      "ci_low": est.low, "ci_high": est.high})
@@ -101,7 +123,8 @@ def run_finals(runs: Sequence[tidy.RunData], human: str = "at5") -> pd.DataFrame
         if final is None:
             continue
         rows.append({"experiment": run.experiment, "game": run.game, "seed": run.seed,
-                     "run_id": run.run_id, **final, "hns": _hns(run.game, final["score"], human)})
+                     "run_id": run.run_id, **final,
+                     "hns": scores.human_normalized_or_nan(run.game, final["score"], human)})
     return pd.DataFrame(rows, columns=["experiment", "game", "seed", "run_id", "score", "source",
                                        "frames", "hns"])
 
@@ -109,9 +132,10 @@ def run_finals(runs: Sequence[tidy.RunData], human: str = "at5") -> pd.DataFrame
 def final_scores_table(finals: pd.DataFrame, human: str = "at5", reps: int = 2000,
                        seed: int = 0) -> pd.DataFrame:
     """Per experiment and game: mean final score over seeds with CI, vs the paper."""
+    hns = scores.human_normalized_or_nan
     rows = []
     for (experiment, game), g in finals.groupby(["experiment", "game"], sort=True):
-        est = aggregate.bootstrap_mean_ci(g.score.to_numpy(), reps=reps, seed=seed)
+        est = estimators.bootstrap_mean_ci(g.score.to_numpy(), reps=reps, seed=seed)
         paper = paper_of(game)
         frames = g.frames.dropna()
         row = {
@@ -126,9 +150,9 @@ def final_scores_table(finals: pd.DataFrame, human: str = "at5", reps: int = 200
             "pct_of_paper": (100.0 * est.point / paper.dqn
                              if paper and paper.dqn != 0 else math.nan),
             # HNS is linear in the score, so the CI maps through it.
-            "hns_pct": 100.0 * _hns(game, est.point, human),
-            "hns_pct_ci_low": 100.0 * _hns(game, est.low, human),
-            "hns_pct_ci_high": 100.0 * _hns(game, est.high, human),
+            "hns_pct": 100.0 * hns(game, est.point, human),
+            "hns_pct_ci_low": 100.0 * hns(game, est.low, human),
+            "hns_pct_ci_high": 100.0 * hns(game, est.high, human),
             "paper_hns_pct": _paper_hns_pct(game, human),
         }
         rows.append(row)
@@ -152,7 +176,7 @@ def aggregate_table(finals: pd.DataFrame, human: str = "at5", reps: int = 2000,
     known = finals[finals.hns.notna()]
     for experiment, g in known.groupby("experiment", sort=True):
         by_game = {game: 100.0 * gg.hns.to_numpy() for game, gg in g.groupby("game")}
-        estimates = aggregate.aggregate_with_cis(by_game, reps=reps, seed=seed)
+        estimates = estimators.aggregate_with_cis(by_game, reps=reps, seed=seed)
         frames = g.frames.dropna()
         for name, est in estimates.items():
             rows.append({"experiment": experiment, "statistic": name, "point": est.point,
@@ -163,7 +187,7 @@ def aggregate_table(finals: pd.DataFrame, human: str = "at5", reps: int = 2000,
         paper_games = [gm for gm in by_game if paper_of(gm) is not None]
         if paper_games:
             paper = {gm: np.array([_paper_hns_pct(gm, human)]) for gm in paper_games}
-            for name, fn in aggregate.AGGREGATES.items():
+            for name, fn in estimators.AGGREGATES.items():
                 value = float(fn([v[None, :] for v in paper.values()])[0])
                 rows.append({"experiment": f"{PAPER_LABEL} on the games of {experiment}",
                              "statistic": name, "point": value, "ci_low": math.nan,
@@ -175,32 +199,155 @@ def aggregate_table(finals: pd.DataFrame, human: str = "at5", reps: int = 2000,
                                        "final_source"])
 
 
-def dopamine_game_name(game: str) -> str:
-    """Dopamine's file name of a game: the snake_case name without underscores."""
-    return game.replace("_", "")
+# ---------------------------------------------------------------------------------------
+# The aggregates over training: HNS against frames
+# ---------------------------------------------------------------------------------------
 
 
-def load_dopamine(path: str | Path, games: Sequence[str], agent: str = "DQN",
-                  reps: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Dopamine's per-iteration training returns for ``games``: mean over seeds with 95% CI.
+def run_curve(run: tidy.RunData, score: str = "eval") -> pd.DataFrame:
+    """One run's per-iteration scores with the frames each covers (the module doc)."""
+    if score not in SCORE_COLUMNS:
+        raise ValueError(f"score must be one of {sorted(SCORE_COLUMNS)}, got {score!r}")
+    column = SCORE_COLUMNS[score]
+    t = run.table
+    if t.empty or column not in t:
+        return pd.DataFrame(columns=CURVE_COLUMNS[:-1])
+    rows = t[(t.phase == "iteration") & t.frames.notna()]
+    # An iteration may come as several W&B history rows at the same frames: one value each.
+    ends = np.sort(rows.frames.astype("int64").unique())
+    starts = np.concatenate([[0], ends[:-1]])
+    valued = (rows[rows[column].notna()].groupby(rows.frames.astype("int64"))[column].first())
+    frames_to = valued.index.to_numpy(dtype="int64")
+    frames_from = starts[np.searchsorted(ends, frames_to)]
+    if score == "eval":
+        frames_from, position = frames_to, frames_to
+    else:
+        position = (frames_from + frames_to) / 2
+    return pd.DataFrame({"experiment": run.experiment, "game": run.game, "seed": run.seed,
+                         "run_id": run.run_id, "frames": position, "frames_from": frames_from,
+                         "frames_to": frames_to, "score": valued.to_numpy(dtype=float)})
 
-    ``path`` is a CSV in the format of ``dopamine_baselines_legacy.csv`` (game, agent,
-    seed_index, iteration, train_episode_return_mean). Iteration i averages the training
-    games of frames i x 1M to (i + 1) x 1M, so its value is placed at (i + 0.5) x 1M frames.
+
+def score_curves(runs: Sequence[tidy.RunData], score: str = "eval",
+                 human: str = "at5") -> pd.DataFrame:
+    """Per-iteration raw and human-normalised scores of every run (``CURVE_COLUMNS``)."""
+    parts = [run_curve(r, score) for r in runs]
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame(columns=CURVE_COLUMNS)
+    curves = pd.concat(parts, ignore_index=True)
+    curves["hns"] = [scores.human_normalized_or_nan(g, s, human)
+                     for g, s in zip(curves.game, curves.score)]
+    return curves[CURVE_COLUMNS]
+
+
+def games_without_human_score(curves: pd.DataFrame) -> list[str]:
+    return sorted(curves[curves.hns.isna()].game.unique())
+
+
+def common_frames(curves: pd.DataFrame) -> np.ndarray:
+    """The frames at which every run in ``curves`` has a value (sorted)."""
+    per_run = [set(g.frames) for _, g in curves.groupby("run_id")]
+    return np.array(sorted(set.intersection(*per_run))) if per_run else np.array([])
+
+
+def per_game_matrices(curves: pd.DataFrame, frames: np.ndarray,
+                      value: str = "hns") -> tuple[list[str], list[np.ndarray], list[list]]:
+    """(games, one (len(frames), runs) array per game, the seeds of each game's columns)."""
+    games, arrays, seeds = [], [], []
+    for game, g in curves[curves.frames.isin(frames)].groupby("game", sort=True):
+        wide = g.pivot_table(index="frames", columns="seed", values=value, aggfunc="first")
+        wide = wide.reindex(frames)
+        games.append(game)
+        arrays.append(wide.to_numpy(dtype=float))
+        seeds.append(list(wide.columns))
+    return games, arrays, seeds
+
+
+def aggregate_curve_table(curves: pd.DataFrame, reps: int = 2000, confidence: float = 0.95,
+                          seed: int = 0) -> pd.DataFrame:
+    """Median, IQM, mean and optimality gap of HNS against frames, per experiment, with CIs.
+
+    One row per (experiment, statistic, frames): point, ci_low, ci_high, n_games, n_runs.
     """
-    wanted = {dopamine_game_name(g): g for g in games}
-    df = pd.read_csv(path, usecols=list(DOPAMINE_COLUMNS))
-    df = df[(df.agent == agent) & df.game.isin(list(wanted))]
     rows = []
-    for (dgame, iteration), g in df.groupby(["game", "iteration"]):
-        est = aggregate.bootstrap_mean_ci(g.train_episode_return_mean.to_numpy(), reps=reps,
-                                          seed=seed)
-        rows.append({"game": wanted[dgame],
-                     "frames": (int(iteration) + 0.5) * FRAMES_PER_DOPAMINE_ITERATION,
-                     "n_seeds": len(g), "mean": est.point, "ci_low": est.low,
-                     "ci_high": est.high})
-    return pd.DataFrame(rows, columns=["game", "frames", "n_seeds", "mean", "ci_low", "ci_high"])
+    known = curves[curves.hns.notna()]
+    for experiment, c in known.groupby("experiment", sort=True):
+        frames = common_frames(c)
+        if frames.size == 0:
+            raise ValueError(f"the runs of {experiment!r} share no frames at which all have a "
+                             "score: compare runs of the same iteration length, or select "
+                             "runs with --game / --experiment")
+        games, arrays, _ = per_game_matrices(c, frames)
+        n_runs = sum(a.shape[1] for a in arrays)
+        for name, statistic in estimators.STATISTICS.items():
+            band = estimators.bootstrap_band(arrays, statistic, reps, confidence, seed)
+            for k, f in enumerate(frames):
+                rows.append({"experiment": experiment, "statistic": name, "frames": f,
+                             "point": band.point[k], "ci_low": band.low[k],
+                             "ci_high": band.high[k], "n_games": len(games),
+                             "n_runs": n_runs})
+    return pd.DataFrame(rows, columns=["experiment", "statistic", "frames", "point", "ci_low",
+                                       "ci_high", "n_games", "n_runs"])
 
+
+def final_points(curves: pd.DataFrame) -> pd.DataFrame:
+    """Per experiment, each run's value at the last frames all its runs share."""
+    parts = []
+    for _, c in curves[curves.hns.notna()].groupby("experiment", sort=True):
+        frames = common_frames(c)
+        if frames.size:
+            parts.append(c[c.frames == frames[-1]])
+    return pd.concat(parts, ignore_index=True) if parts else curves.iloc[:0]
+
+
+def profile_taus(finals_hns: np.ndarray) -> np.ndarray:
+    """tau from 0 to a little past the best run (at least 2 = twice human)."""
+    top = float(np.nanmax(finals_hns)) if finals_hns.size else 2.0
+    return np.linspace(0.0, max(2.0, 1.05 * top), PROFILE_POINTS)
+
+
+def profile_table(finals: pd.DataFrame, taus: np.ndarray, kind: str = "runs",
+                  reps: int = 2000, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Performance profile of each experiment's final HNS over ``taus``, with bands."""
+    rows = []
+    for experiment, f in finals.groupby("experiment", sort=True):
+        groups = [g.hns.to_numpy(dtype=float) for _, g in f.groupby("game", sort=True)]
+        band = estimators.performance_profile_band(groups, taus, kind, reps, confidence, seed)
+        for k, tau in enumerate(taus):
+            rows.append({"experiment": experiment, "kind": kind, "tau": tau,
+                         "point": band.point[k], "ci_low": band.low[k],
+                         "ci_high": band.high[k], "n_games": len(groups), "n_runs": len(f),
+                         "frames": f.frames.max()})
+    return pd.DataFrame(rows, columns=["experiment", "kind", "tau", "point", "ci_low", "ci_high",
+                                       "n_games", "n_runs", "frames"])
+
+
+def improvement_table(finals: pd.DataFrame, pairs: Sequence[tuple[str, str]],
+                      reps: int = 2000, confidence: float = 0.95,
+                      seed: int = 0) -> pd.DataFrame:
+    """P(X > Y) for each (X, Y) in ``pairs``, on the games both have, with its interval.
+
+    The scores are raw game scores (P(X > Y) is the same on any per-game increasing scale).
+    """
+    rows = []
+    for x, y in pairs:
+        fx, fy = finals[finals.experiment == x], finals[finals.experiment == y]
+        if fx.empty or fy.empty:
+            missing = x if fx.empty else y
+            raise ValueError(f"no runs of experiment {missing!r} to compare (experiments: "
+                             f"{', '.join(sorted(finals.experiment.unique()))})")
+        games = sorted(set(fx.game) & set(fy.game))
+        if not games:
+            raise ValueError(f"{x!r} and {y!r} share no game: P(X > Y) needs common games")
+        xs = [fx[fx.game == g].score.to_numpy(dtype=float) for g in games]
+        ys = [fy[fy.game == g].score.to_numpy(dtype=float) for g in games]
+        est = estimators.probability_of_improvement_ci(xs, ys, reps, confidence, seed)
+        rows.append({"x": x, "y": y, "point": est.point, "ci_low": est.low,
+                     "ci_high": est.high, "n_games": len(games), "games": " ".join(games),
+                     "x_frames": fx.frames.max(), "y_frames": fy.frames.max()})
+    return pd.DataFrame(rows, columns=["x", "y", "point", "ci_low", "ci_high", "n_games",
+                                       "games", "x_frames", "y_frames"])
 
 
 # ---------------------------------------------------------------------------------------
@@ -224,7 +371,6 @@ def fmt_score(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.1f}"
 
 
-
 def _frames_text(lo, hi) -> str:
     if lo is None or pd.isna(lo):
         return "?"
@@ -236,6 +382,7 @@ def _pct(x) -> str:
 
 
 def final_scores_markdown(table: pd.DataFrame, agg: pd.DataFrame, human: str) -> str:
+    """The final scores and their aggregates as Markdown, one section per experiment."""
     cond = "5-minute human (the paper's)" if human == "at5" else "30-minute human (DQN Zoo)"
     lines = [
         "# Final scores vs Nature DQN (Mnih et al. 2015, Extended Data Table 2)",
@@ -274,4 +421,3 @@ def final_scores_markdown(table: pd.DataFrame, agg: pd.DataFrame, human: str) ->
                          f"{a.final_source.iloc[0]} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
-

@@ -15,7 +15,10 @@ end-of-run Nature evaluation: a local run's ``eval_nature.json``, a downloaded r
 ``<run_id>.eval_nature.json`` (made from the W&B run summary's ``eval_nature/*`` keys by
 ``eval_nature_from_wandb_summary``). Local run ids are ``<experiment>/<game>/seed_<seed>``
 (the W&B run *name* the metrics sink gives the run); downloaded runs keep their W&B run
-id. The runner does not log ``iteration`` to W&B, so downloaded rows have it empty.
+id. The runner logs ``iteration`` to W&B with each iteration's summary but not with each
+finished game, so a downloaded run's ``train`` and ``eval`` rows have it empty.
+
+``dqn_atari.analysis.download`` writes the downloaded runs; ``tables`` reads the tables.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The downloader with the REAL ``wandb.Api`` client, against a W&B GraphQL server on loopback.
+"""dqn_atari.analysis.download with the REAL ``wandb.Api`` client, against a W&B GraphQL server on loopback.
 
 ``wandb_loopback.LoopbackWandbServer`` answers the GraphQL operations that wandb 0.31's
 public API sends (through its wandb-core sidecar) on 127.0.0.1; see that module for the list
@@ -22,8 +22,8 @@ import pandas as pd
 import pytest
 from wandb_loopback import FAST_RETRY_ENV, LoopbackWandbServer, StoredRun
 
+from dqn_atari.analysis import download as wd
 from dqn_atari.analysis import report, tidy
-from dqn_atari.analysis import wandb_download as wd
 
 API_KEY = "k" * 40
 ENTITY, PROJECT = "someone", "dqn-atari"
@@ -329,8 +329,8 @@ def test_downloaded_runs_feed_the_report_and_a_local_copy_wins(server, tmp_path)
         ("b2", "breakout", 2, "wandb")]
 
     out = tmp_path / "plots"
-    assert report.main(["--downloaded", str(tmp_path / "dl"), "--out", str(out),
-                        "--reps", "100"]) == 0
+    assert report.report_command(["--downloaded", str(tmp_path / "dl"), "--out", str(out),
+                                  "--reps", "100"]) == 0
     final = pd.read_csv(out / "final_scores.csv").iloc[0]
     assert final.game == "breakout" and final.n_seeds == 3
     assert final.final_source == "last_iteration" and final.frames_max == 500_000
@@ -413,7 +413,7 @@ def test_cleanrl_runs_are_read_through_the_key_mapping_in_frames(server, tmp_pat
 
     # The evaluation report has nothing to plot from training games only: it says where to go.
     with pytest.raises(SystemExit) as exit_info:
-        report.main(["--downloaded", str(out), "--out", str(tmp_path / "plots")])
+        report.report_command(["--downloaded", str(out), "--out", str(tmp_path / "plots")])
     assert exit_info.value.code == 2
     assert "plot aggregates --score train" in capsys.readouterr().err
     assert not (tmp_path / "plots").exists()
