@@ -17,9 +17,12 @@ here). The fixture sets both to 1 s, the least it accepts: one injected error co
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
+from conftest import REPO, run_module
 from wandb_loopback import FAST_RETRY_ENV, LoopbackWandbServer, StoredRun
 
 from dqn_atari.analysis import download as wd
@@ -428,3 +431,28 @@ def test_older_cleanrl_runs_name_the_game_gym_id(server, tmp_path):
     assert result.downloaded == ["old"]
     table = tidy.read_tidy_csv(tmp_path / "old.csv")
     assert table.game.tolist() == ["ms_pacman"] and table.frames.tolist() == [200_000]
+
+
+def test_the_three_download_commands_write_the_same_files(server, tmp_path):
+    """``python -m dqn_atari.wandb_download`` and ``scripts/download_wandb.py`` (the commands
+    of before) and ``python -m dqn_atari.analysis download``, each a process of its own with
+    the real client, download the same runs into the same files."""
+    server.add_run(ENTITY, PROJECT, stored("b0", "fast", "breakout", 0, our_history([1.0, 3.0])))
+    server.add_run(ENTITY, PROJECT, stored("p0", "nature", "pong", 0, our_history([-20.0])))
+    outs = []
+    for command in (["-m", "dqn_atari.wandb_download"], ["-m", "dqn_atari.analysis", "download"],
+                    [str(REPO / "scripts" / "download_wandb.py")]):
+        out = tmp_path / str(len(outs))
+        if command[0] == "-m":
+            result = run_module(*command[1:], "--entity", ENTITY, "--project", PROJECT,
+                                "--out", str(out), "--experiment", "fast", timeout=300)
+        else:
+            result = subprocess.run([sys.executable, *command, "--entity", ENTITY, "--project",
+                                     PROJECT, "--out", str(out), "--experiment", "fast"],
+                                    cwd=REPO, capture_output=True, text=True, timeout=300,
+                                    check=False)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "1 downloaded, 0 unchanged" in result.stdout
+        outs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    assert sorted(outs[0]) == ["b0.config.json", "b0.csv", "manifest.json"]
+    assert outs[0] == outs[1] == outs[2]

@@ -1,12 +1,18 @@
 """dqn_atari.analysis.report and the entry points: the commands, on synthetic and real runs.
 
 The commands' numbers are checked by hand in the tests of the modules they call; here, what
-each writes and what it refuses.
+each writes, what it refuses, and that ``python -m dqn_atari.analysis COMMAND`` and the
+commands of before (``python -m dqn_atari.plot [aggregates]``, ``... side_by_side``) give
+the same files on the real runs committed in ``results/dopamine_side_by_side``, and the
+committed aggregates of ``results/aggregates_dopamine_dqn_3M`` byte for byte.
+(``python -m dqn_atari.wandb_download`` runs against a loopback W&B server in
+``test_analysis_download_loopback.py``.)
 """
 
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -18,13 +24,15 @@ from analysis_runs import (
     write_report_runs,
     write_training_run,
 )
-from conftest import run_module
+from conftest import REPO, run_module
 from matplotlib.image import imread
 
 from dqn_atari.analysis import report
 
 REPS = 200
 THREE_SEEDS = {0: [40.0, 300.0, 700.0], 1: [30.0, 360.0, 950.0], 2: [50.0, 350.0, 1000.0]}
+REAL_RUNS = REPO / "results" / "dopamine_side_by_side" / "runs"
+COMMITTED_AGGREGATES = REPO / "results" / "aggregates_dopamine_dqn_3M"
 
 
 @pytest.fixture
@@ -35,6 +43,23 @@ def report_root(tmp_path: Path) -> Path:
 @pytest.fixture
 def hns_root(tmp_path: Path) -> Path:
     return write_hns_runs(tmp_path / "runs")
+
+
+@pytest.fixture(scope="module")
+def real_runs(tmp_path_factory) -> Path:
+    """The three committed runs (dopamine_dqn on Road Runner and Ms. Pac-Man, nature on Road
+    Runner; 3 iterations each) in the runs/<experiment>/<game>/seed_<n> layout, as
+    results/aggregates_dopamine_dqn_3M/commands.sh copies them."""
+    root = tmp_path_factory.mktemp("real")
+    for experiment, game in (("dopamine_dqn", "road_runner"), ("dopamine_dqn", "ms_pacman"),
+                             ("nature", "road_runner")):
+        shutil.copytree(REAL_RUNS / experiment / game, root / experiment / game / "seed_0")
+    return root
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes()
+            for p in sorted(directory.rglob("*")) if p.is_file() and p.suffix != ".pdf"}
 
 
 # ---------------------------------------------------------------------------------------
@@ -169,3 +194,65 @@ def test_side_by_side_takes_a_directory_of_seeds_a_glob_or_repeated_labels(tmp_p
     again = run_module("dqn_atari.analysis", "side-by-side", f"--run=x={root / 'road_runner'}",
                        f"--run=x={root / 'road_runner' / 'seed_0'}", f"--out={out}")
     assert again.returncode == 2 and "seed 0 given twice" in again.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# The entry point and the commands of before, on the committed real runs
+# ---------------------------------------------------------------------------------------
+
+
+def test_the_entry_point_lists_its_commands_and_refuses_others():
+    listed = run_module("dqn_atari.analysis", "--help")
+    assert listed.returncode == 0
+    for command in ("report", "aggregates", "side-by-side", "download"):
+        assert command in listed.stdout
+    unknown = run_module("dqn_atari.analysis", "plot")
+    assert unknown.returncode == 2 and "unknown command 'plot'" in unknown.stderr
+    usage = run_module("dqn_atari.analysis", "aggregates", "--help")
+    assert usage.returncode == 0 and "python -m dqn_atari.analysis aggregates" in usage.stdout
+
+
+@pytest.mark.parametrize("command", [("dqn_atari.plot", "aggregates"),
+                                     ("dqn_atari.analysis", "aggregates")])
+def test_the_aggregates_of_the_committed_runs_are_the_committed_ones(command, real_runs,
+                                                                      tmp_path):
+    """results/aggregates_dopamine_dqn_3M/commands.sh, by either command: the same numbers."""
+    out = tmp_path / "aggregates"
+    result = run_module(*command, "--runs", str(real_runs), "--experiment", "dopamine_dqn",
+                        "--score", "train", "--dopamine", "--reps", "2000", "--seed", "0",
+                        "--out", str(out), timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("aggregate_curves.csv", "final_points.csv", "performance_profile.csv"):
+        assert (out / name).read_bytes() == (COMMITTED_AGGREGATES / name).read_bytes(), name
+
+
+def test_report_by_the_alias_and_the_entry_point_is_the_same(real_runs, tmp_path):
+    outs = []
+    for command in (["dqn_atari.plot"], ["dqn_atari.analysis", "report"]):
+        out = tmp_path / command[-1]
+        result = run_module(*command, "--runs", str(real_runs), "--dopamine", "--reps", "200",
+                            "--out", str(out), timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        # The dopamine_dqn runs played no evaluation games: left out, and said so.
+        assert "left out 2 run(s) with training games only" in result.stdout
+        assert "1 runs -> " in result.stdout
+        outs.append(_files(out))
+    assert outs[0] == outs[1]
+    assert {"final_scores.md", "curves/road_runner.png", "grid.png",
+            "aggregate_hns.png"} <= set(outs[0])
+    assert "| road_runner | 1 | 3M | eval_nature | 570.0 |" in outs[0]["final_scores.md"].decode()
+
+
+def test_side_by_side_by_the_alias_and_the_entry_point_is_the_same(tmp_path):
+    runs = [f"--run=dopamine_dqn={REAL_RUNS / 'dopamine_dqn' / 'road_runner'}",
+            f"--run=dopamine_dqn={REAL_RUNS / 'dopamine_dqn' / 'ms_pacman'}",
+            f"--run=nature={REAL_RUNS / 'nature' / 'road_runner'}"]
+    outs = []
+    for command in (["dqn_atari.side_by_side"], ["dqn_atari.analysis", "side-by-side"]):
+        out = tmp_path / command[-1]
+        result = run_module(*command, *runs, f"--out={out}", timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        outs.append(_files(out))
+    assert outs[0] == outs[1]
+    text = outs[0]["side_by_side.md"].decode()
+    assert "| dopamine_dqn | road_runner | 1 |" in text and "| nature | road_runner | 2 |" in text
