@@ -8,6 +8,9 @@
   ``train_phase`` and one ``eval_phase``;
 * the run's bookkeeping is in ``dqn_atari/run/``, and the learning parts (agent, update,
   learner, networks, losses, optim, schedules, replay, envs, actor, loop) never import it.
+* ``analysis/`` has one module per job (``ANALYSIS_JOBS``), each with a module docstring
+  that its ``__init__`` lists; one estimator set, one Dopamine loader, one figure helper;
+* a human-normalised score is computed in ``dqn_atari/scores.py`` only.
 
 Every import counts, module level or inside a function (a lazy import is still a
 dependency). ``from dqn_atari.pkg import name`` is an edge to ``dqn_atari.pkg.name`` when that
@@ -17,6 +20,7 @@ is a module, else to ``dqn_atari.pkg``.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "dqn_atari"
@@ -29,6 +33,17 @@ LEARNING_PARTS = ("dqn_atari.agent", "dqn_atari.update_step", "dqn_atari.learner
                   "dqn_atari.envs", "dqn_atari.actor", "dqn_atari.loop")
 RUN_PACKAGE_MODULES = ("runner", "seed_run", "checkpoint", "lock", "status_file", "provenance",
                        "resume_config", "metrics", "eval_report", "final_eval")
+ANALYSIS_JOBS = {  # analysis/ module -> its job
+    "tidy": "runs into one tidy table (run directories, W&B downloads)",
+    "estimators": "the statistics: aggregates, bootstrap intervals, profiles, P(X > Y), Welch",
+    "dopamine": "Dopamine's published DQN: the one loader, name map and iteration length",
+    "tables": "the numbers of the report and of the aggregates over training",
+    "side_by_side": "our seeds beside Dopamine's, iteration by iteration: the rows",
+    "figures": "every figure",
+    "report": "the commands that write files: report, aggregates, side-by-side",
+    "download": "W&B runs into tidy CSVs",
+    "__main__": "python -m dqn_atari.analysis report|aggregates|side-by-side|download",
+}
 
 
 def _module_name(path: Path) -> str:
@@ -185,3 +200,62 @@ def test_the_checks_catch_a_cycle_and_a_private_import(tmp_path):
     assert _imports("dqn_atari.probe", source, known) == [
         ("dqn_atari.replay.frame_store", "_helper", 1), ("dqn_atari.seeds", None, 2),
         ("dqn_atari.loop", None, 4)]
+
+
+def test_analysis_has_one_module_per_job_each_saying_what_it_does():
+    directory = PACKAGE_DIR / "analysis"
+    modules = sorted(p.stem for p in directory.glob("*.py") if p.stem != "__init__")
+    assert modules == sorted(ANALYSIS_JOBS), "analysis/ modules changed: update ANALYSIS_JOBS"
+    package_doc = ast.get_docstring(ast.parse((directory / "__init__.py").read_text()))
+    for name in modules:
+        doc = ast.get_docstring(ast.parse((directory / f"{name}.py").read_text()))
+        assert doc and len(doc.splitlines()[0]) > 20, f"analysis/{name}.py: no module docstring"
+        assert f"{name}.py" in package_doc, f"analysis/__init__.py does not list {name}.py"
+
+
+def _lines_matching(pattern: str) -> list[str]:
+    """``file:line`` of every line of dqn_atari/ matching ``pattern``."""
+    found = []
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(pattern, line):
+                found.append(f"{path.relative_to(PACKAGE_DIR)}:{number}")
+    return found
+
+
+def test_one_estimator_set_one_dopamine_reference_one_figure_helper():
+    """Each of these is defined once: a second copy is what issue 21 removed."""
+    once = {
+        r"^def (stratified_bootstrap_ci|bootstrap_band|aggregate_iqm|optimality_gap)\(":
+            ["analysis/estimators.py"] * 4,
+        r"^def iqm\(": ["analysis/estimators.py"],
+        r"^FRAMES_PER_ITERATION = 1_000_000": ["analysis/dopamine.py"],
+        r"^def (dopamine_game|read_reference)\(": ["analysis/dopamine.py"] * 2,
+        r"^def _figure\(": ["analysis/figures.py"],
+        r"Figure\(": ["analysis/figures.py"],  # every figure is made by _figure
+    }
+    for pattern, files in once.items():
+        where = _lines_matching(pattern)
+        assert [w.rsplit(":", 1)[0] for w in where] == files, (pattern, where)
+
+
+def _normalisations(path: Path) -> list[int]:
+    """Lines of ``path`` that divide ``x - <random>`` by something: the HNS formula."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)
+                and isinstance(node.left, ast.BinOp) and isinstance(node.left.op, ast.Sub)
+                and "random" in ast.unparse(node.left.right)):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_human_normalised_scores_are_computed_in_scores_only():
+    """``(score - random) / (human - random)`` is computed once, in dqn_atari/scores.py; every
+    other module asks scores.py for it."""
+    formula = {str(p.relative_to(PACKAGE_DIR)): _normalisations(p)
+               for p in sorted(PACKAGE_DIR.rglob("*.py"))}
+    assert {k: v for k, v in formula.items() if v} == {"scores.py": formula["scores.py"]}
+    assert len(formula["scores.py"]) == 1
+    helpers = _lines_matching(r"^def (_?hns\w*|\w*human_normali[sz]ed\w*)\(")
+    assert {w.rsplit(":", 1)[0] for w in helpers} == {"scores.py"}, helpers
