@@ -13,7 +13,7 @@ e.g. ``mspacman``) and iteration, one row with each seed's value in ``seed_0`` .
 ``seed_4`` (the source's ``seed_index``), to one decimal; DQN rows only, every game of the
 source. One row per game and iteration (not one per seed) keeps the file near 0.55 MB
 instead of 1.3 MB. The mean, min and max over seeds are computed from it when read
-(``dqn_atari.analysis.baselines.load_dopamine_reference``). The raw file stays in
+(``dqn_atari.analysis.dopamine.read_reference``). The raw file stays in
 ``../shared``. With ``--check`` nothing is written and the exit status is 1 when the
 committed file differs.
 """

@@ -1,7 +1,7 @@
 """Evaluation videos: H.264 MP4 of real ALE games, and their way into the run's wandb run.
 
 What cannot be tested here: the upload of the video to a W&B server (no server; the
-loopback one of test_wandb_api_loopback.py answers the public API's queries, not a run's
+loopback one of test_analysis_download_loopback.py answers the public API's queries, not a run's
 file uploads) and playback in a browser or in wandb's page. What those need is checked
 on the file: H.264 in an MP4 (``avc1``), yuv420p, even size, the index before the data.
 """
