@@ -69,3 +69,19 @@ def run_module(module: str, *args: str, **kwargs):
 @pytest.fixture
 def composed():
     return compose
+
+
+@pytest.fixture
+def report_root(tmp_path):
+    """The analysis tests' runs with known evaluation scores (analysis_runs.EVAL)."""
+    from analysis_runs import write_report_runs
+
+    return write_report_runs(tmp_path / "runs")
+
+
+@pytest.fixture
+def hns_root(tmp_path):
+    """The analysis tests' runs whose human-normalised scores are round (analysis_runs.HNS)."""
+    from analysis_runs import write_hns_runs
+
+    return write_hns_runs(tmp_path / "runs")

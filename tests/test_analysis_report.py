@@ -19,9 +19,7 @@ import pandas as pd
 import pytest
 from analysis_runs import (
     write_dopamine_csv,
-    write_hns_runs,
     write_iterations,
-    write_report_runs,
     write_training_run,
 )
 from conftest import REPO, run_module
@@ -33,16 +31,6 @@ REPS = 200
 THREE_SEEDS = {0: [40.0, 300.0, 700.0], 1: [30.0, 360.0, 950.0], 2: [50.0, 350.0, 1000.0]}
 REAL_RUNS = REPO / "results" / "dopamine_side_by_side" / "runs"
 COMMITTED_AGGREGATES = REPO / "results" / "aggregates_dopamine_dqn_3M"
-
-
-@pytest.fixture
-def report_root(tmp_path: Path) -> Path:
-    return write_report_runs(tmp_path / "runs")
-
-
-@pytest.fixture
-def hns_root(tmp_path: Path) -> Path:
-    return write_hns_runs(tmp_path / "runs")
 
 
 @pytest.fixture(scope="module")

@@ -6,26 +6,14 @@ aggregates' with scores chosen so that every human-normalised score (HNS) is a r
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-from analysis_runs import HNS, write_hns_runs, write_iterations, write_report_runs
+from analysis_runs import HNS, write_iterations
 
 from dqn_atari import scores
 from dqn_atari.analysis import tables, tidy
 
 REPS = 300  # bootstrap replications: enough for the checks, fast
-
-
-@pytest.fixture
-def report_root(tmp_path: Path) -> Path:
-    return write_report_runs(tmp_path / "runs")
-
-
-@pytest.fixture
-def hns_root(tmp_path: Path) -> Path:
-    return write_hns_runs(tmp_path / "runs")
 
 
 def test_final_scores_and_aggregates(report_root):

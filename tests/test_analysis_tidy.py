@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import pytest
-from analysis_runs import EVAL, HNS, history_rows, write_hns_runs, write_report_runs
+from analysis_runs import EVAL, HNS, history_rows
 
 from dqn_atari.analysis import tables, tidy
-
-
-@pytest.fixture
-def report_root(tmp_path: Path) -> Path:
-    return write_report_runs(tmp_path / "runs")
-
-
-@pytest.fixture
-def hns_root(tmp_path: Path) -> Path:
-    return write_hns_runs(tmp_path / "runs")
 
 
 def test_tidy_table_from_run_directories(report_root):

@@ -90,6 +90,34 @@ AGGREGATES_PROG = "python -m dqn_atari.plot aggregates"
 SIDE_BY_SIDE_PROG = "python -m dqn_atari.side_by_side"
 
 
+def _parser(prog: str | None, description: str, out: str) -> argparse.ArgumentParser:
+    """A command's parser with the options every command that reads runs takes."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--runs", type=Path, default=None,
+                        help="root of local run directories (runs/<experiment>/<game>/seed_<n>)")
+    parser.add_argument("--downloaded", type=Path, default=None,
+                        help="directory written by python -m dqn_atari.analysis download")
+    parser.add_argument("--out", type=Path, default=Path(out))
+    parser.add_argument("--experiment", nargs="+", action="extend", default=[])
+    parser.add_argument("--game", nargs="+", action="extend", default=[])
+    parser.add_argument("--human", choices=scores.HUMAN_CONDITIONS, default="at5")
+    return parser
+
+
+def _runs(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[tidy.RunData]:
+    """The runs ``args`` select, or exit naming what is wrong."""
+    if args.runs is None and args.downloaded is None:
+        parser.error("give --runs and/or --downloaded")
+    try:
+        runs = tidy.load_all(args.runs, args.downloaded)
+    except tidy.BadInputError as error:
+        parser.exit(2, f"error: {error}\n")
+    runs = tidy.select_runs(runs, args.experiment, args.game)
+    if not runs:
+        parser.error("no runs found (check --runs / --downloaded and the filters)")
+    return runs
+
+
 # ---------------------------------------------------------------------------------------
 # report
 # ---------------------------------------------------------------------------------------
@@ -148,16 +176,7 @@ def has_evaluation(run: tidy.RunData) -> bool:
 
 def report_command(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     """``python -m dqn_atari.analysis report`` (and ``python -m dqn_atari.plot``)."""
-    parser = argparse.ArgumentParser(prog=prog,
-                                     description="Plot runs against the Nature DQN paper.")
-    parser.add_argument("--runs", type=Path, default=None,
-                        help="root of local run directories (runs/<experiment>/<game>/seed_<n>)")
-    parser.add_argument("--downloaded", type=Path, default=None,
-                        help="directory written by scripts/download_wandb.py")
-    parser.add_argument("--out", type=Path, default=Path("results/plots"))
-    parser.add_argument("--experiment", nargs="+", action="extend", default=[])
-    parser.add_argument("--game", nargs="+", action="extend", default=[])
-    parser.add_argument("--human", choices=scores.HUMAN_CONDITIONS, default="at5")
+    parser = _parser(prog, "Plot runs against the Nature DQN paper.", "results/plots")
     parser.add_argument("--dopamine", action="store_true",
                         help="overlay Dopamine's published DQN training curves (package data)")
     parser.add_argument("--dopamine-csv", type=Path, default=None,
@@ -165,19 +184,14 @@ def report_command(argv: Sequence[str] | None = None, prog: str | None = None) -
     parser.add_argument("--reps", type=int, default=2000, help="bootstrap replications")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     args = parser.parse_args(argv)
-    if args.runs is None and args.downloaded is None:
-        parser.error("give --runs and/or --downloaded")
-
-    try:  # every input is read and checked before anything is written to --out
-        runs = tidy.load_all(args.runs, args.downloaded)
-        if args.dopamine_csv is not None:
+    # every input is read and checked before anything is written to --out
+    runs = _runs(parser, args)
+    if args.dopamine_csv is not None:
+        try:
             tidy.read_csv_checked(args.dopamine_csv, dopamine.CSV_COLUMNS,
                                   "dopamine_baselines_legacy.csv's format", nrows=5)
-    except tidy.BadInputError as error:
-        parser.exit(2, f"error: {error}\n")
-    runs = tidy.select_runs(runs, args.experiment, args.game)
-    if not runs:
-        parser.error("no runs found")
+        except tidy.BadInputError as error:
+            parser.exit(2, f"error: {error}\n")
     training_only = [r for r in runs if not has_evaluation(r)]
     runs = [r for r in runs if has_evaluation(r)]
     if training_only:
@@ -273,22 +287,13 @@ def _pair(text: str) -> tuple[str, str]:
 
 def aggregates_command(argv: Sequence[str] | None = None, prog: str = AGGREGATES_PROG) -> int:
     """``python -m dqn_atari.analysis aggregates`` (and ``python -m dqn_atari.plot aggregates``)."""
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description="Median, IQM, mean and optimality gap of human-normalised scores over "
-                    "training, performance profiles and probability of improvement "
-                    "(Agarwal et al. 2021), with stratified-bootstrap intervals.")
-    parser.add_argument("--runs", type=Path, default=None,
-                        help="root of local run directories (runs/<experiment>/<game>/seed_<n>)")
-    parser.add_argument("--downloaded", type=Path, default=None,
-                        help="directory written by python -m dqn_atari.wandb_download")
-    parser.add_argument("--out", type=Path, default=Path("results/aggregates"))
-    parser.add_argument("--experiment", nargs="+", action="extend", default=[])
-    parser.add_argument("--game", nargs="+", action="extend", default=[])
+    parser = _parser(prog, "Median, IQM, mean and optimality gap of human-normalised scores "
+                           "over training, performance profiles and probability of improvement "
+                           "(Agarwal et al. 2021), with stratified-bootstrap intervals.",
+                     "results/aggregates")
     parser.add_argument("--score", choices=sorted(tables.SCORE_COLUMNS), default="eval",
                         help="eval: evaluation phase of each iteration (at its end); train: "
                              "training games of each iteration (at its middle, as Dopamine)")
-    parser.add_argument("--human", choices=scores.HUMAN_CONDITIONS, default="at5")
     parser.add_argument("--compare", type=_pair, nargs="+", action="extend", default=None,
                         metavar="X:Y", help="P(X > Y) for these pairs (default: every pair)")
     parser.add_argument("--profile", choices=sorted(estimators.PROFILE_KINDS), default="runs")
@@ -298,19 +303,11 @@ def aggregates_command(argv: Sequence[str] | None = None, prog: str = AGGREGATES
     parser.add_argument("--confidence", type=float, default=0.95)
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     args = parser.parse_args(argv)
-    if args.runs is None and args.downloaded is None:
-        parser.error("give --runs and/or --downloaded")
     if not 0 < args.confidence < 1:
         parser.error(f"--confidence must lie in (0, 1), e.g. 0.95; got {args.confidence}")
     if args.reps < 1:
         parser.error(f"--reps must be at least 1, e.g. 2000; got {args.reps}")
-    try:
-        runs = tidy.load_all(args.runs, args.downloaded)
-    except tidy.BadInputError as error:
-        parser.exit(2, f"error: {error}\n")
-    runs = tidy.select_runs(runs, args.experiment, args.game)
-    if not runs:
-        parser.error("no runs found (check --runs / --downloaded and the filters)")
+    runs = _runs(parser, args)
     try:
         written = make_aggregate_report(runs, args.out, args.score, args.human, args.compare,
                                         args.profile, args.dopamine, args.reps,
