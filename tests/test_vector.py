@@ -247,40 +247,6 @@ def test_resume_with_another_num_envs_names_the_fix(tmp_path):
         runner.resume()
 
 
-def test_overlapped_update_acts_with_the_parameters_it_starts_from():
-    """``submit`` copies the parameters the new update starts from; the update then proceeds."""
-    from dqn_atari.agent import DQNAgent
-    from dqn_atari.config import AgentConfig, OptimConfig
-    from dqn_atari.learner import ThreadedLearner
-    from dqn_atari.replay import ReplayBatch
-
-    agent = DQNAgent(6, AgentConfig(device="cpu"), OptimConfig(lr=1e-2), seed=0)
-    learner = ThreadedLearner(agent, threads=1)
-    rng = np.random.default_rng(0)
-
-    def batch():
-        return ReplayBatch(rng.integers(0, 256, (32, 5, 84, 84), dtype=np.uint8),
-                           rng.integers(0, 6, 32), rng.random(32).astype(np.float32),
-                           np.zeros(32, np.float32), np.arange(32))
-
-    try:
-        for i in range(3):
-            before = [p.detach().clone() for p in agent.online.parameters()]
-            assert learner.submit([batch()], tag=i) == []  # nothing was in flight
-            for p, q in zip(learner.acting_network.parameters(), before, strict=True):
-                assert torch.equal(p, q)
-            assert learner.finish()[0][0] == i and agent.num_updates == i + 1
-            assert any(not torch.equal(p, q) for p, q in
-                       zip(agent.online.parameters(), before, strict=True))
-        learner.submit([batch()], tag="a")
-        done = learner.submit([batch()], tag="b")  # waits for "a" first
-        assert done[0][0] == "a" and agent.num_updates == 4 and learner.in_flight
-    finally:
-        assert learner.close()[0][0] == "b"
-    assert agent.num_updates == 5
-    assert not agent.optimizer._optimizer_step_pre_hooks  # the hook is removed
-
-
 def test_ale_act_holds_the_gil():
     """Why the actors' envs are not stepped in a thread pool: ALEInterface.act keeps the GIL.
 
