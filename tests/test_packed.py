@@ -337,14 +337,13 @@ def test_seeds_at_different_agent_steps_are_refused_naming_each(straight, tmp_pa
 # ------------------------------------------------------------------- bad input
 
 
+# (a repeated seed and a run_dir without ${seed}: test_seed_run.py)
 @pytest.mark.parametrize("overrides, match", [
-    (["seeds=[0,1,0]"], r"seed\(s\) \[0\] more than once"),
     (["seeds=[0,1]", "agent.overlap=true"], r"agent.overlap=true"),
     (["seeds=[0,1]", "agent.compile=true"], r"agent.compile=false"),
     # Checked before the device: on this CPU-only machine agent.cuda_graph=true alone is
     # refused for want of CUDA, and a packed run on a GPU used to run eager without a word.
     (["seeds=[0,1]", "agent.cuda_graph=true"], r"agent.cuda_graph=false"),
-    (["seeds=[0,1]", "run_dir=/tmp/one_dir"], r"must contain \$\{seed\}"),
 ])
 def test_what_cannot_be_packed_is_refused_with_the_fix(overrides, match):
     with pytest.raises(ConfigError, match=match):
