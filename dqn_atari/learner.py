@@ -42,8 +42,9 @@ update in flight starts from (the parameters after every update but the latest o
 copy (6.7 MB, about 1 ms) is taken in the loop's thread while the update computes its
 forward and backward passes, which only read the parameters: the update's ``before_apply``
 barrier (between its gradient and optimizer halves, update_step.py) holds the parameter
-write until the copy is done. With all actions random
-(epsilon 1) the two learners are bit-identical (tests/test_learner.py). The acting copy is
+write until the copy is done. On the same batches the two learners' updates are
+bit-identical (tests/test_learner.py), and so are whole runs whose actions are all random
+(epsilon 1; tests/test_vector.py). The acting copy is
 part of the learner's state, so a resumed run acts exactly as the uninterrupted one.
 
 Threads: the learner thread sets its own torch intra-op thread count (OpenMP keeps one per

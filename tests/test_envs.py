@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dqn_atari.actor import FrameStacker
 from dqn_atari.config import EnvConfig
 from dqn_atari.envs import (
     CatchEnv,
@@ -238,18 +237,6 @@ def test_state_round_trip_continues_identically():
     env.set_state(state)
     second = [env.step(a % 4).frame for a in range(40)]
     np.testing.assert_array_equal(np.stack(first), np.stack(second))
-
-
-def test_frame_stacker_zero_fills_new_episodes():
-    stacker = FrameStacker(4, 84)
-    ones = np.full((84, 84), 1, np.uint8)
-    stack = stacker.reset(ones)
-    assert stack[:3].sum() == 0 and (stack[3] == 1).all()
-    for value in (2, 3, 4, 5):
-        stack = stacker.push(np.full((84, 84), value, np.uint8))
-    assert [int(f[0, 0]) for f in stack] == [2, 3, 4, 5]
-    stack = stacker.reset(np.full((84, 84), 9, np.uint8))
-    assert [int(f[0, 0]) for f in stack] == [0, 0, 0, 9]
 
 
 def test_pil_bilinear_is_pils_antialiasing_resize_and_linear_is_not():

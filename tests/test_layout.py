@@ -7,7 +7,8 @@
 * one run for any number of seeds: no ``packed_*`` module, one ``Runner``, one
   ``train_phase`` and one ``eval_phase``;
 * the run's bookkeeping is in ``dqn_atari/run/``, and the learning parts (agent, update,
-  learner, networks, losses, optim, schedules, replay, envs, actor, loop) never import it.
+  learner, networks, losses, optim, schedules, replay, envs, actor, loop) never import it;
+* each module of the run and the loop has its own test file (``tests/test_<module>.py``);
 * ``analysis/`` has one module per job (``ANALYSIS_JOBS``), each with a module docstring
   that its ``__init__`` lists; one estimator set, one Dopamine loader, one figure helper;
 * a human-normalised score is computed in ``dqn_atari/scores.py`` only.
@@ -31,6 +32,11 @@ LEARNING_PARTS = ("dqn_atari.agent", "dqn_atari.update_step", "dqn_atari.learner
                   "dqn_atari.stacked_learner", "dqn_atari.networks", "dqn_atari.losses",
                   "dqn_atari.optim", "dqn_atari.schedules", "dqn_atari.replay",
                   "dqn_atari.envs", "dqn_atari.actor", "dqn_atari.loop")
+TESTS_DIR = Path(__file__).resolve().parent
+# Modules of the run and the loop, each tested in tests/test_<last part of its name>.py.
+TESTED_ONE_TO_ONE = ("dqn_atari.run.runner", "dqn_atari.run.seed_run", "dqn_atari.loop",
+                     "dqn_atari.learner", "dqn_atari.run.checkpoint", "dqn_atari.run.lock",
+                     "dqn_atari.actor")
 RUN_PACKAGE_MODULES = ("runner", "seed_run", "checkpoint", "lock", "status_file", "provenance",
                        "resume_config", "metrics", "eval_report", "final_eval")
 ANALYSIS_JOBS = {  # analysis/ module -> its job
@@ -169,6 +175,16 @@ def test_one_run_and_one_loop_for_any_number_of_seeds():
     assert _definitions(ast.ClassDef, "Runner") == ["dqn_atari.run.runner"]
     for phase in ("train_phase", "eval_phase", "play"):
         assert _definitions(ast.FunctionDef, phase) == ["dqn_atari.loop"], phase
+
+
+def test_each_module_of_the_run_and_the_loop_has_its_test_file():
+    modules = _modules()
+    for module in TESTED_ONE_TO_ONE:
+        assert module in modules, f"{module} is gone: update TESTED_ONE_TO_ONE"
+        test_file = TESTS_DIR / f"test_{module.rpartition('.')[2]}.py"
+        assert test_file.is_file(), f"{module} has no {test_file.name}"
+        assert module in test_file.read_text(encoding="utf-8"), (
+            f"{test_file.name} does not import {module}")
 
 
 def test_analysis_imports_only_analysis_and_scores():

@@ -206,30 +206,6 @@ def test_vmapped_update_equals_one_update_per_seed(overrides, dtype):
                                   alone[0].online.head[2].weight, atol=1e-6)
 
 
-def test_a_seed_state_round_trips_through_the_packed_learner():
-    """load_seed_states(seed_state_dict(k) for every k) restores networks, moments, count."""
-    cfg = compose(["experiment=smoke"])
-    source = StackedLearner([DQNAgent(4, cfg.agent, cfg.optim, 4, s) for s in SEEDS], cfg.optim)
-    rng = np.random.default_rng(3)
-    for _ in range(2):
-        source.update([_random_batch(rng, 4) for _ in SEEDS])
-    target = StackedLearner([DQNAgent(4, cfg.agent, cfg.optim, 4, s + 10) for s in SEEDS],
-                           cfg.optim)
-    target.load_seed_states([source.seed_state_dict(k) for k in range(len(SEEDS))],
-                            [None] * len(SEEDS))
-    assert target.num_updates == 2
-    for k in range(len(SEEDS)):
-        a, b = source.seed_state_dict(k), target.seed_state_dict(k)
-        for key in ("online", "target"):
-            assert all(torch.equal(a[key][n], b[key][n]) for n in a[key])
-        for index, moments in a["optimizer"]["state"].items():
-            assert all(torch.equal(v, b["optimizer"]["state"][index][m])
-                       for m, v in moments.items())
-    # The per-seed networks the evaluation phase acts with follow the stacked parameters.
-    assert torch.equal(target.agents[1].online.torso[0].weight,
-                       source.seed_state_dict(1)["online"]["torso.0.weight"])
-
-
 @pytest.mark.parametrize("optim", ["rmsprop_centered", "adam"])
 def test_loading_seed_states_keeps_the_stacked_optimizer_tensors(optim):
     """load_seed_states copies the moments into the stacked state tensors (their storage is kept,
@@ -361,14 +337,13 @@ def test_seeds_at_different_agent_steps_are_refused_naming_each(straight, tmp_pa
 # ------------------------------------------------------------------- bad input
 
 
+# (a repeated seed and a run_dir without ${seed}: test_seed_run.py)
 @pytest.mark.parametrize("overrides, match", [
-    (["seeds=[0,1,0]"], r"seed\(s\) \[0\] more than once"),
     (["seeds=[0,1]", "agent.overlap=true"], r"agent.overlap=true"),
     (["seeds=[0,1]", "agent.compile=true"], r"agent.compile=false"),
     # Checked before the device: on this CPU-only machine agent.cuda_graph=true alone is
     # refused for want of CUDA, and a packed run on a GPU used to run eager without a word.
     (["seeds=[0,1]", "agent.cuda_graph=true"], r"agent.cuda_graph=false"),
-    (["seeds=[0,1]", "run_dir=/tmp/one_dir"], r"must contain \$\{seed\}"),
 ])
 def test_what_cannot_be_packed_is_refused_with_the_fix(overrides, match):
     with pytest.raises(ConfigError, match=match):
