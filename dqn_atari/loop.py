@@ -59,7 +59,7 @@ FINITE_CHECK_PERIOD_AGENT_STEPS = 1000  # one host sync per this many agent step
 PROGRESS_PERIOD_AGENT_STEPS = 200
 
 # (event, agent_step, updates): "update" when the update for agent_step has completed
-# (updates = the agent's update count then), "sync_target" when the target is copied.
+# (updates = the updates completed by then), "sync_target" when the target is copied.
 LoopEvent = Callable[[str, int, int], None]
 
 
@@ -185,13 +185,18 @@ def train_phase(
     """
     num_actors = len(seeds[0].actors)
     rngs = [seed.action_rng for seed in seeds]
+    # Updates completed, counted here: with agent.overlap the learner's own count may already
+    # include the next update, in flight (a phase starts with none in flight).
+    completed_updates = learner.num_updates
 
     def account(completed) -> None:
+        nonlocal completed_updates
         for step, metrics in completed:
             for seed, seed_metrics in zip(seeds, metrics, strict=True):
                 seed.stats.add_update(seed_metrics)
+            completed_updates += 1
             if on_event is not None:
-                on_event("update", step, learner.num_updates)
+                on_event("update", step, completed_updates)
 
     t0 = time.perf_counter()
     start = agent_steps
@@ -217,7 +222,7 @@ def train_phase(
                 if schedule.target_copy_due(agent_steps):
                     account(learner.sync_target())
                     if on_event is not None:
-                        on_event("sync_target", agent_steps, learner.num_updates)
+                        on_event("sync_target", agent_steps, completed_updates)
                 if agent_steps % FINITE_CHECK_PERIOD_AGENT_STEPS == 0:
                     for seed in seeds:
                         if seed.stats.updates:

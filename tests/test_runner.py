@@ -20,8 +20,10 @@ import json
 import os
 import signal
 
+import pytest
 from conftest import compose
 
+from dqn_atari.config_checks import ConfigError
 from dqn_atari.learner import InlineLearner
 from dqn_atari.run.checkpoint import checkpoint_paths, load_checkpoint
 from dqn_atari.run.runner import Runner
@@ -86,3 +88,19 @@ def test_a_signal_stops_every_seed_at_the_same_agent_step_and_checkpoints_each(t
         state = load_checkpoint(latest)
         assert state["counters"]["agent_steps"] == 24 and state["counters"]["updates"] == 2
         assert state["config"]["seed"] == seed and state["config"]["run_dir"] == str(seed_dir)
+
+
+def test_a_seed_without_the_checkpoint_the_others_have_at_step_0_is_refused_naming_it(tmp_path):
+    """A stop before the first round checkpoints every seed at agent step 0; a seed whose
+    checkpoint is then lost stands at step 0 too, but without one: refused by name, not a
+    TypeError (the position includes whether a checkpoint was found)."""
+    overrides = [*TINY, "seeds=[0,1]", f"run_dir={tmp_path}/seed_${{seed}}"]
+    stopped = Runner(seed_configs(compose(overrides)))
+    stopped.request_stop(signal.SIGTERM)  # before the first round
+    assert [s["agent_steps"] for s in stopped.run()] == [0, 0]
+    (seed_1_checkpoint,) = checkpoint_paths(tmp_path / "seed_1")
+    seed_1_checkpoint.unlink()
+    with pytest.raises(ConfigError, match=r"same agent step(.|\n)*seed 0: agent step 0(.|\n)*"
+                                          r"ckpt_000000000000\.pt(.|\n)*seed 1: agent step 0, "
+                                          r"iteration 0, train phase \(no checkpoint\)"):
+        Runner(seed_configs(compose(overrides))).run()

@@ -114,7 +114,9 @@ class Runner:
         if self._resumed is not None:
             return self._resumed
         found = [run.load_latest_checkpoint() for run in self.seed_runs]
-        positions = [run.position for run in self.seed_runs]
+        # (a checkpoint at agent step 0, e.g. a stop before the first round, is a position too)
+        positions = [(*run.position, one is not None)
+                     for run, one in zip(self.seed_runs, found, strict=True)]
         if len(set(positions)) > 1:
             where = "\n  ".join(
                 f"seed {run.seed}: agent step {p[0]:,}, iteration {p[1]}, {p[2]} phase "
