@@ -268,10 +268,13 @@ def test_sweep_2_games_x_2_seeds_completes(slurm, jobs, tmp_path: Path):
     print(f"sweep 2x2: {elapsed:.1f} s")
 
 
-def _queued_arrays() -> set[str]:
-    res = run(["squeue", "-h", "-o", "%F"])
+def _queued_arrays(workdir: Path) -> set[str]:
+    """The array jobs in the queue submitted from ``workdir`` (other tests' jobs left out: tests
+    of other files may submit on the same cluster meanwhile)."""
+    res = run(["squeue", "-h", "-o", "%F|%Z"])
     assert res.returncode == 0, res.stderr
-    return set(res.stdout.split())
+    return {job for job, _, where in (line.partition("|") for line in res.stdout.split())
+            if Path(where) == workdir}
 
 
 @pytest.mark.slurm
@@ -290,7 +293,7 @@ def test_sweep_submitted_twice_is_refused_naming_the_jobs_that_hold_its_runs(slu
     assert run(["scontrol", "release", f"{first}_0"]).returncode == 0
     wait(lambda: states(f"{first}_0") == ["RUNNING"], "task 0 to run", first,
          [log_dir / f"dqn-smoke_{first}_0.out"], timeout=60)
-    queued = _queued_arrays()
+    queued = _queued_arrays(tmp_path)
 
     again = _sweep(*args, cwd=tmp_path)
     assert again.returncode == 2, (again.stdout, again.stderr)
@@ -300,7 +303,7 @@ def test_sweep_submitted_twice_is_refused_naming_the_jobs_that_hold_its_runs(slu
                  f"{runs}/smoke/pong/seed_1: job {first}_1 PENDING (dqn-smoke, JobHeldUser)",
                  "sweep.sh: error: nothing submitted", f"scancel {first}", "--allow-held-runs"):
         assert says in err, f"{says!r} not in:\n{err}"
-    assert _queued_arrays() == queued  # nothing submitted
+    assert _queued_arrays(tmp_path) == queued  # nothing submitted
     assert sorted(p.name for p in log_dir.glob("*.tasks.tsv")) == [f"dqn-smoke_{first}.tasks.tsv"]
 
     dry = _sweep(*args, "--dry-run", cwd=tmp_path)
@@ -314,7 +317,7 @@ def test_sweep_submitted_twice_is_refused_naming_the_jobs_that_hold_its_runs(slu
     jobs.append(second)
     assert second.isdigit() and second != first, anyway.stdout
     assert "--allow-held-runs: submitting anyway" in anyway.stderr, anyway.stderr
-    assert _queued_arrays() == queued | {second}
+    assert _queued_arrays(tmp_path) == queued | {second}
     print(f"sweep submitted twice: {time.monotonic() - t0:.1f} s")
 
 
