@@ -10,7 +10,6 @@ evaluation (run/final_eval.py, ``"source": "end_of_run"``). The file is written 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from dqn_atari.run.status_file import write_json_atomic
+from dqn_atari.run.status_file import read_json_object, write_json_atomic
 from dqn_atari.scores import human_normalized_for_report
 from dqn_atari.video import VIDEO_CODEC, VIDEO_FPS, VIDEO_PIXEL_FORMAT
 
@@ -80,8 +79,4 @@ def write_report(run_dir: Path, report: dict[str, Any]) -> Path:
 
 def read_report(run_dir: Path) -> dict[str, Any] | None:
     """The run dir's report, or None (none yet, or unreadable)."""
-    try:
-        report = json.loads((Path(run_dir) / REPORT_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return report if isinstance(report, dict) else None
+    return read_json_object(Path(run_dir) / REPORT_FILE)

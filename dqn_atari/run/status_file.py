@@ -62,13 +62,19 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     os.replace(tmp, path)
 
 
-def read_status(run_dir: Path) -> dict[str, Any] | None:
-    """The run's ``status.json``, or None when it has none (or it is not JSON)."""
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``, or None when there is none (no file, not JSON, not an
+    object): the readers of the run dir's JSON records (status, the evaluation report)."""
     try:
-        status = json.loads((Path(run_dir) / STATUS_FILE).read_text())
+        obj = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
-    return status if isinstance(status, dict) else None
+    return obj if isinstance(obj, dict) else None
+
+
+def read_status(run_dir: Path) -> dict[str, Any] | None:
+    """The run's ``status.json``, or None when it has none (or it is not JSON)."""
+    return read_json_object(Path(run_dir) / STATUS_FILE)
 
 
 class StatusWriter:
