@@ -258,7 +258,7 @@ class NatureQNetwork(nn.Module):
     def q_values(self, obs: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
         """``forward`` with the input layout given rather than read from the weights.
 
-        Under ``torch.func.vmap`` (several seeds' stacked parameters, packed_learner.py) a
+        Under ``torch.func.vmap`` (several seeds' stacked parameters, stacked_learner.py) a
         weight's memory format cannot be queried; the caller says it.
         """
         x = obs.to(self._compute_dtype()).div(255.0)

@@ -45,7 +45,7 @@ METRIC_COLUMNS = EPISODE_METRICS + ITERATION_METRICS + ("wall_time_s",)
 PHASES = ("train", "eval", "iteration")
 
 # W&B history key -> (phase, tidy column), following docs/CONTRACTS.md "wandb" and what
-# dqn_atari/runner.py logs: per finished game "<phase>/<metric>" (phase train or eval),
+# dqn_atari/run/seed_run.py logs: per finished game "<phase>/<metric>" (phase train or eval),
 # per iteration "iteration/<metric>" and "eval/raw_return_{mean,std}", "eval/episodes".
 _EPISODE_KEYS = ("raw_return", "clipped_return", "length_agent_steps", "length_frames",
                  "epsilon")
