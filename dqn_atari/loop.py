@@ -206,7 +206,9 @@ def train_phase(
                 break
             n = min(num_actors, end_agent_steps - agent_steps)
             epsilons = [schedule.epsilon(agent_steps + i) for i in range(n)]
-            states = np.stack([np.stack([a.state for a in seed.actors[:n]]) for seed in seeds])
+            # one copy of the K x n states (K, n, C, H, W): the reshape is a view
+            states = np.stack([a.state for seed in seeds for a in seed.actors[:n]])
+            states = states.reshape(len(seeds), n, *states.shape[1:])
             actions = learner.act(states, epsilons, rngs)  # (K, n)
             for i in range(n):
                 agent_steps += 1
