@@ -56,6 +56,8 @@ def test_gpu_check_runs_on_the_cpu_and_skips_the_gpu_parts_naming_why():
     threaded = rows[("threaded_graph_resume", "cpu stand-in graph")]["figures"]
     assert threaded["graphs_recorded_straight_resumed"] == [2, 4]
     assert threaded["loop_calls_during_captures"] == 0
+    # ... and the watch saw the loop thread at all: no acts recorded would make 0 above empty.
+    assert threaded["acts"] == 2 * threaded["updates"]
     # The readable table precedes the JSON: one line per row, then the counts.
     table = "\n".join(lines[:-1])
     assert re.search(r"graph_equals_eager +cuda +skipped +no CUDA device", table)

@@ -15,6 +15,7 @@ tests/test_gpu.py (marked ``gpu``) runs the same paths on a GPU.
 from __future__ import annotations
 
 import contextlib
+import threading
 from concurrent.futures import Future
 
 import numpy as np
@@ -180,14 +181,27 @@ def test_a_failed_capture_releases_the_loop_thread_and_is_raised_by_finish():
 
     agent = _graph_agent(FailingCapture())
     learner = ThreadedLearner(agent, threads=1)
-    try:
-        for i in range(CUDA_GRAPH_WARMUP_UPDATES):
-            learner.submit([_batch(seed=i)], i)
-        learner.submit([_batch(seed=9)], "capturing")  # returns: the loop is not left waiting
-        with pytest.raises(RuntimeError, match="stream is capturing"):
+    outcome: list[BaseException | None] = []
+
+    def loop_thread() -> None:  # the loop's calls, in a thread so that a hang fails the test
+        try:
+            for i in range(CUDA_GRAPH_WARMUP_UPDATES):
+                learner.submit([_batch(seed=i)], i)
+            learner.submit([_batch(seed=9)], "capturing")  # returns: the loop is not left waiting
             learner.finish()
+            outcome.append(None)
+        except BaseException as error:  # noqa: BLE001 - handed to the test's thread
+            outcome.append(error)
+
+    loop = threading.Thread(target=loop_thread, daemon=True)
+    try:
+        loop.start()
+        loop.join(timeout=60)
+        assert not loop.is_alive(), "the loop thread still waits 60 s after a failed capture"
+        assert isinstance(outcome[0], RuntimeError) and "stream is capturing" in str(outcome[0])
     finally:
-        learner.close()
+        if not loop.is_alive():
+            learner.close()
 
 
 def test_threaded_graph_run_stopped_and_resumed_at_low_epsilon_equals_the_straight_run():
