@@ -455,7 +455,8 @@ def plot_side_by_side(path: Path, game: str, table: Sequence[dict]) -> None:
     seeds = ", ".join(f"{label} {n}" for label, n in n_by_label.items())
     ax.set_xlabel("training frames (millions); each point is the iteration it averages")
     ax.set_ylabel("mean return of the training games")
-    ax.set_title(f"{game}: ours (seeds: {seeds}) vs Dopamine's published DQN (5 seeds)",
+    # two lines: with several runs, one line ran past the figure's right edge
+    ax.set_title(f"{game}: ours vs Dopamine's published DQN (5 seeds)\nour seeds: {seeds}",
                  fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")

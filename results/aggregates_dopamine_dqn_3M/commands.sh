@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The aggregate figure of the two real dopamine_dqn runs of results/dopamine_side_by_side
+# The aggregate figure of the two real dopamine_dqn runs of results/dopamine_side_by_side (the
+# Nature network under Dopamine's settings, before issue 20)
 # (Road Runner and Ms. Pac-Man, one seed each, 3 iterations = 3M frames; their config.yaml and
 # metrics are committed there). Those run dirs are stored without the seed_<n> level that
 # `python -m dqn_atari.plot` looks for, so they are copied into that layout first.
