@@ -34,20 +34,17 @@ from __future__ import annotations
 import math
 import sys
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from omegaconf import OmegaConf
 
 from dqn_atari import seeds
-from dqn_atari.actor import make_actor
 from dqn_atari.agent import DQNAgent
 from dqn_atari.config import AgentConfig, Config
 from dqn_atari.envs import make_env
-from dqn_atari.loop import play
+from dqn_atari.nature_eval import NATURE_EVAL_EPISODES, evaluate_games
 from dqn_atari.networks import select_device
 from dqn_atari.run.checkpoint import (
     CheckpointNotFoundError,
@@ -56,17 +53,9 @@ from dqn_atari.run.checkpoint import (
     load_checkpoint,
     load_latest,
 )
-from dqn_atari.run.eval_report import (
-    NATURE_EVAL_EPISODES,
-    NATURE_EVAL_EPSILON,
-    NATURE_EVAL_MAX_FRAMES,
-    REPORT_FILE,
-    nature_report,
-    write_report,
-)
+from dqn_atari.run.eval_report import REPORT_FILE, nature_report, write_report
 from dqn_atari.run.metrics import WANDB_MODES, WandbSink
 from dqn_atari.run.resume_config import config_as_data
-from dqn_atari.video import Mp4Writer, RecordingEnv
 
 USAGE = "usage: python -m dqn_atari.evaluate run_dir=PATH | checkpoint=PATH [episodes=30] " \
         "[seed=N] [video=out.mp4] [video_games=1] [wandb=online|offline|disabled] [device=auto] " \
@@ -97,82 +86,6 @@ def load_for_evaluation(run_dir: str | None, checkpoint: str | None,
             f"(python -m dqn_atari.train run_dir={run_dir}) or pass checkpoint=PATH"
         )
     return found
-
-
-@dataclass
-class EvaluationGames:
-    """What ``evaluate_games`` played: the raw scores, and the video when one was asked for."""
-
-    scores: list[float]
-    video: Path | None = None
-    video_frames_per_game: list[int] = field(default_factory=list)  # agent steps, 1 frame each
-
-
-def evaluate_games(agent: DQNAgent, cfg: Config, *, episodes: int, seed: int,
-                   video: Path | None = None, video_games: int = 1,
-                   epsilon: float = NATURE_EVAL_EPSILON,
-                   max_episode_frames: int = NATURE_EVAL_MAX_FRAMES,
-                   progress: bool = False) -> EvaluationGames:
-    """``episodes`` games under the Nature protocol; ``video``: an MP4 of the first ``video_games``.
-
-    ``progress``: a progress bar over the games (stderr), with the last game's score.
-
-    The video is finished (and moved into place) as soon as its last game ends; a failure
-    while playing leaves any earlier file at ``video`` as it was.
-    """
-    if episodes <= 0:
-        return EvaluationGames([])
-    if video is not None and not 1 <= video_games <= episodes:
-        raise ValueError(f"video_games={video_games}: choose 1 to episodes={episodes}")
-    env_cfg = OmegaConf.merge(OmegaConf.structured(cfg.env),
-                              {"max_episode_frames_eval": max_episode_frames})
-    env = make_env(env_cfg, seed=seed, mode="eval")
-    writer = recorder = None
-    if video is not None:
-        if not hasattr(env, "ale"):
-            raise ValueError(f"video=: {cfg.env.game!r} is not an Atari game: there is no "
-                             "screen to record")
-        writer = Mp4Writer(video, *env.ale.getScreenDims())  # (height, width)
-        env = recorder = RecordingEnv(env, writer, games=video_games)
-    actor = make_actor(env, cfg.env)
-    rng = seeds.evaluate_action_rng(seed)
-    scores: list[float] = []
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=episodes, unit="game", desc=f"{cfg.env.game} evaluation")
-    try:
-        for game in play(actor, lambda state: agent.act(state, epsilon, rng)):
-            if game is None:
-                continue
-            scores.append(game.raw_return)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(last_score=game.raw_return, mean=float(np.mean(scores)))
-            if writer is not None and not recorder.recording:
-                writer.close()
-                writer = None
-            if len(scores) == episodes:
-                break
-    finally:
-        if bar is not None:
-            bar.close()
-        if writer is not None:  # interrupted before the video's last game ended
-            writer.abort()
-    if recorder is None:
-        return EvaluationGames(scores)
-    return EvaluationGames(scores, Path(video), list(recorder.frames_per_game))
-
-
-def evaluate_agent(agent: DQNAgent, cfg: Config, *, episodes: int, seed: int,
-                   video: Path | None = None, epsilon: float = NATURE_EVAL_EPSILON,
-                   max_episode_frames: int = NATURE_EVAL_MAX_FRAMES,
-                   video_games: int = 1) -> list[float]:
-    """Raw scores of ``episodes`` games under the Nature protocol (see ``evaluate_games``)."""
-    return evaluate_games(agent, cfg, episodes=episodes, seed=seed, video=video,
-                          video_games=video_games, epsilon=epsilon,
-                          max_episode_frames=max_episode_frames).scores
 
 
 def log_video_to_wandb(video: Path, config: dict[str, Any], run_dir: Path, *, mode: str,

@@ -15,7 +15,7 @@ from conftest import compose
 from mp4_inspect import video_track
 from omegaconf import OmegaConf
 
-from dqn_atari import evaluate
+from dqn_atari import evaluate, nature_eval
 from dqn_atari.agent import DQNAgent
 from dqn_atari.config import Config
 from dqn_atari.envs import make_env
@@ -56,7 +56,7 @@ def test_the_video_is_h264_mp4_of_the_first_games_of_a_real_pong_evaluation(tmp_
                                                                             one_torch_thread):
     agent, cfg = untrained_agent("pong")
     path = tmp_path / "videos" / "pong.mp4"
-    played = evaluate.evaluate_games(agent, cfg, episodes=3, seed=5, video=path, video_games=2,
+    played = nature_eval.evaluate_games(agent, cfg, episodes=3, seed=5, video=path, video_games=2,
                                      max_episode_frames=400)  # short games: a 400-frame cap
     assert len(played.scores) == 3  # the evaluation goes on after the video's last game
     assert played.video == path and path.is_file()
@@ -137,5 +137,5 @@ def test_bad_video_arguments_are_refused_before_anything_loads(tmp_path, capsys,
 def test_a_game_without_an_atari_screen_has_no_video_and_says_so(tmp_path):
     agent, cfg = untrained_agent("catch")
     with pytest.raises(ValueError, match="'catch' is not an Atari game: there is no screen"):
-        evaluate.evaluate_games(agent, cfg, episodes=1, seed=0, video=tmp_path / "catch.mp4")
+        nature_eval.evaluate_games(agent, cfg, episodes=1, seed=0, video=tmp_path / "catch.mp4")
     assert not list(tmp_path.iterdir())

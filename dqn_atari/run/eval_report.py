@@ -1,9 +1,8 @@
 """The report of a Nature-protocol evaluation, ``<run_dir>/eval_nature.json``: built and written here.
 
-The protocol (Mnih et al. 2015, Methods): ``NATURE_EVAL_EPISODES`` (30) games, each capped
-at ``NATURE_EVAL_MAX_FRAMES`` (18,000 frames = 5 minutes), each after U{0..30} random no-op
-frames, at epsilon ``NATURE_EVAL_EPSILON`` (0.05). Two commands play it and write the same
-report: ``python -m dqn_atari.evaluate`` (``"source": "evaluate"``) and the end-of-run
+The protocol (Mnih et al. 2015, Methods; its games in nature_eval.py): 30 games, each capped
+at 18,000 frames (5 minutes), each after U{0..30} random no-op frames, at epsilon 0.05. Two
+commands play it and write the same report: ``python -m dqn_atari.evaluate`` (``"source": "evaluate"``) and the end-of-run
 evaluation (run/final_eval.py, ``"source": "end_of_run"``). The file is written atomically
 (a temp file, then a rename): a reader never sees half a report.
 """
@@ -17,13 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from dqn_atari.nature_eval import NATURE_EVAL_EPSILON, NATURE_EVAL_MAX_FRAMES
 from dqn_atari.run.status_file import read_json_object, write_json_atomic
 from dqn_atari.scores import human_normalized_for_report
 from dqn_atari.video import VIDEO_CODEC, VIDEO_FPS, VIDEO_PIXEL_FORMAT
 
-NATURE_EVAL_EPISODES = 30
-NATURE_EVAL_EPSILON = 0.05
-NATURE_EVAL_MAX_FRAMES = 18_000  # 5 minutes at 60 Hz
 REPORT_FILE = "eval_nature.json"
 SOURCES = ("evaluate", "end_of_run")
 

@@ -1,7 +1,7 @@
 """The Nature-protocol evaluation at the end of every run (``final_eval.enabled``, on by default).
 
 When training reaches ``total_frames``, the runner plays ``final_eval.episodes`` (30) games
-under ``python -m dqn_atari.evaluate``'s protocol (``evaluate.evaluate_agent``: up to 18,000
+under ``python -m dqn_atari.evaluate``'s protocol (``nature_eval.evaluate_games``: up to 18,000
 frames = 5 minutes each, U{0..30} no-op frames at each start, epsilon 0.05) with the final
 network. The report (run/eval_report.py) goes to ``<run_dir>/eval_nature.json`` with
 ``"source": "end_of_run"``, and its figures to the wandb run summary (``eval_nature/*``).
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dqn_atari import seeds
-from dqn_atari.evaluate import evaluate_agent
+from dqn_atari.nature_eval import evaluate_games
 from dqn_atari.run.eval_report import REPORT_FILE, nature_report, read_report, write_report
 
 WANDB_PREFIX = "eval_nature/"
@@ -60,8 +60,8 @@ def evaluate_final(agent, cfg, run_dir: Path, agent_steps: int, checkpoint: Path
     """Play the games with ``agent`` and write ``eval_nature.json`` (atomically); the report."""
     episodes = int(cfg.final_eval.episodes)
     seed = cfg.seed + seeds.EVALUATE_SEED_OFFSET
-    scores = evaluate_agent(_StoppableAgent(agent, keep_going), cfg, episodes=episodes,
-                            seed=seed)
+    scores = evaluate_games(_StoppableAgent(agent, keep_going), cfg, episodes=episodes,
+                            seed=seed).scores
     report = nature_report(cfg, agent_steps=agent_steps, checkpoint=checkpoint, scores=scores,
                            eval_seed=seed, episodes=episodes, source="end_of_run")
     write_report(run_dir, report)
