@@ -29,3 +29,36 @@ ablation="$here/../dopamine_side_by_side/runs/dopamine_dqn"
     --run dopamine_dqn_nature_network="$ablation/road_runner" \
     --run dopamine_dqn_nature_network="$ablation/ms_pacman" \
     --out "$here"
+# What each network's learning looks like from inside, per finished iteration: the mean
+# Huber loss and mean Q the runs log (metrics/iterations.csv), ours beside the ablation's.
+"$PY" - "$here" <<'PYEOF' > "$here/loss_and_q.md"
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+here = Path(sys.argv[1])
+sources = {"dopamine_dqn": sorted(here.glob("runs/dopamine_dqn/*/seed_*/metrics/iterations.csv")),
+           "dopamine_dqn_nature_network": sorted(
+               (here / "../dopamine_side_by_side/runs/dopamine_dqn").glob("*/metrics/iterations.csv"))}
+rows = []
+for run, paths in sources.items():
+    for path in paths:
+        seed_dir = path.parent.parent
+        game = seed_dir.parent.name if seed_dir.name.startswith("seed_") else seed_dir.name
+        seed = seed_dir.name.removeprefix("seed_") if seed_dir.name.startswith("seed_") else "0"
+        for r in pd.read_csv(path).itertuples():
+            rows.append({"game": game, "iteration": r.iteration, "run": run, "seed": seed,
+                         "updates_total": r.updates, "loss": f"{r.loss:.4f}", "mean_q": f"{r.mean_q:.2f}",
+                         "train_return": f"{r.train_raw_return_mean:.0f}"})
+table = pd.DataFrame(rows).sort_values(["game", "iteration", "run", "seed"])
+print("Per finished iteration: the mean over the iteration's updates of the batch's mean "
+      "Huber loss and of its mean Q (over the batch and all actions), as `metrics/iterations.csv` logs them "
+      "(`loss`, `mean_q`); the updates made by the iteration's end; the training-game mean "
+      "return; `dopamine_dqn` (Dopamine's network) beside `dopamine_dqn_nature_network` (the "
+      "ablation). Made by collect.sh.\n")
+print("| " + " | ".join(table.columns) + " |")
+print("|" + "---|" * len(table.columns))
+for values in table.itertuples(index=False):
+    print("| " + " | ".join(str(v) for v in values) + " |")
+PYEOF
