@@ -105,7 +105,7 @@ def test_dopamine_dqn_preset_builds_dopamines_network_and_optimizer():
     agent = DQNAgent(18, cfg.agent, cfg.optim, cfg.env.stack_frames, seed=0)
     assert agent.online.num_features == 7744
     assert sum(p.numel() for p in agent.online.parameters()) == 4_052_658
-    assert float(agent.online.head[0].bias.abs().max()) == 0.0  # zero biases
+    assert float(agent.online.head[0].bias.detach().abs().max()) == 0.0  # zero biases
     # the target is its own draw, not a copy
     assert not torch.equal(agent.online.head[0].weight, agent.target.head[0].weight)
     assert agent.optimizer.param_groups[0]["initial_mean_square"] == 1.0
