@@ -1,8 +1,10 @@
 """``python -m dqn_atari.status [RUNS_ROOT]``: the runs of a sweep at a glance, game x seed.
 
 One row per run, one summary row per game, and a total. Columns: state, frames done and
-total, iteration, the last evaluation score (``*``: the end-of-run Nature evaluation, else
-the last iteration's evaluation phase) and its human-normalised score, agent steps per wall
+total, iteration, the mean return of the last finished iteration's training games (Dopamine's
+figure: the one score of runs without evaluation phases), the last evaluation score (``*``: the
+end-of-run Nature evaluation, else the last iteration's evaluation phase) and its
+human-normalised score, agent steps per wall
 second (evaluation included) and the ETA that follows, the SLURM job and array task, the
 log. States:
 
@@ -154,6 +156,7 @@ STATUS_FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "iteration": (int,), "total_iterations": (int,), "seed": (int,), "pid": (int,),
     "agent_steps_per_s": _NUMBER, "eta_s": _NUMBER, "experiment": (str,), "game": (str,),
     "host": (str,), "log": (str,), "error": (str,), "slurm": (dict,), "last_eval": (dict,),
+    "last_train": (dict,),
 }
 
 
@@ -165,9 +168,10 @@ def status_problem(status: Any) -> str | None:
         value = status.get(key)
         if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
             return f"status.json field {key!r} is {value!r}, not {types[0].__name__}"
-    score = (status.get("last_eval") or {}).get("score")
-    if score is not None and not isinstance(score, _NUMBER):
-        return f"status.json field 'last_eval.score' is {score!r}, not a number"
+    for key in ("last_eval", "last_train"):
+        score = (status.get(key) or {}).get("score")
+        if score is not None and (not isinstance(score, _NUMBER) or isinstance(score, bool)):
+            return f"status.json field '{key}.score' is {score!r}, not a number"
     return None
 
 
@@ -454,6 +458,7 @@ def run_row(run: Run, state: str, note: str, job_key: str | None) -> dict[str, A
         "iteration": status.get("iteration", summary.get("iteration")),
         "total_iterations": status.get("total_iterations"),
         "eval_score": score, "eval_kind": last_eval.get("kind"),
+        "train_score": (status.get("last_train") or {}).get("score"),
         "hns": human_normalized_or_none(run.game, score),
         "agent_steps_per_s": status.get("agent_steps_per_s") if running else None,
         "eta_s": status.get("eta_s") if running else None,
@@ -502,14 +507,21 @@ def game_row(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "state": state_counts(rows), "frames": total("frames"),
         "total_frames": total("total_frames"), "iteration": None, "total_iterations": None,
         "eval_score": _mean(r["eval_score"] for r in rows), "eval_kind": None,
+        "train_score": _mean(r["train_score"] for r in rows),
         "hns": _mean(r["hns"] for r in rows),
         "agent_steps_per_s": sum(rates) if rates else None,
         "eta_s": max(etas) if etas else None, "job": None, "log": None, "note": "",
     }
 
 
-COLUMNS = ("game", "seed", "state", "frames", "iter", "eval", "HNS %", "steps/s", "ETA",
-           "SLURM job", "log", "note")
+COLUMNS = ("game", "seed", "state", "frames", "iter", "train", "eval", "HNS %", "steps/s",
+           "ETA", "SLURM job", "log", "note")
+
+
+def _score_text(score: float | None) -> str:
+    if score is None or not math.isfinite(score):
+        return "-"
+    return f"{score:,.0f}" if abs(score) >= 1000 else f"{score:.1f}"
 
 
 def _cells(row: dict[str, Any]) -> list[str]:
@@ -518,13 +530,12 @@ def _cells(row: dict[str, Any]) -> list[str]:
     iteration = "-" if row["iteration"] is None else (
         f"{row['iteration']}/{row['total_iterations']}" if row["total_iterations"] else
         str(row["iteration"]))
-    score = row["eval_score"]
-    score_text = "-" if score is None or not math.isfinite(score) else (
-        f"{score:,.0f}" if abs(score) >= 1000 else f"{score:.1f}")
+    score_text = _score_text(row["eval_score"])
     if row["eval_kind"] == "nature" and score_text != "-":
         score_text += "*"
     return [
-        row["game"], str(row["seed"]), row["state"], frames, iteration, score_text,
+        row["game"], str(row["seed"]), row["state"], frames, iteration,
+        _score_text(row["train_score"]), score_text,
         "-" if row["hns"] is None else f"{100 * row['hns']:.1f}",
         "-" if row["agent_steps_per_s"] is None else f"{row['agent_steps_per_s']:.0f}",
         format_duration(row["eta_s"]) if row["eta_s"] is not None else "-",
@@ -557,7 +568,8 @@ def render(rows: Sequence[dict[str, Any]], *, games_only: bool = False,
     out += ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip()
             for line in lines]
     out.append("")
-    out.append(f"{len(rows)} runs: {state_counts(rows) or 'none'}. eval: last evaluation "
+    out.append(f"{len(rows)} runs: {state_counts(rows) or 'none'}. train: mean return of the "
+               "last finished iteration's training games. eval: last evaluation "
                "phase; * = end-of-run Nature evaluation (eval_nature.json). steps/s: agent "
                "steps per wall second, evaluation included.")
     if squeue_note:

@@ -51,9 +51,16 @@ def test_one_config_runs_one_seed_and_returns_a_list_of_one_summary(tmp_path):
     assert "packed_seeds" not in summary
     assert (summary["status"], summary["signal"], summary["agent_steps"], summary["frames"],
             summary["updates"], summary["iteration"]) == ("finished", None, 50, 200, 8, 2)
-    assert read_status(tmp_path)["state"] == "finished"
+    status = read_status(tmp_path)
+    assert status["state"] == "finished"
     rows = (tmp_path / "metrics" / "iterations.csv").read_text().splitlines()
     assert len(rows) == 3  # a header and one row per iteration
+    # status.json's last_train is the last iteration's training games, as iterations.csv has them
+    last = dict(zip(rows[0].split(","), rows[-1].split(","), strict=True))
+    assert status["last_train"] == {"iteration": 1, "frames": 200,
+                                    "games": int(last["train_episodes"]),
+                                    "score": pytest.approx(float(last["train_raw_return_mean"]))}
+    assert status["last_train"]["games"] > 0
     assert [p.name for p in checkpoint_paths(tmp_path)] == ["ckpt_000000000050.pt",
                                                             "ckpt_000000000025.pt"]
 

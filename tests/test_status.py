@@ -34,7 +34,9 @@ def _run_dir(root: Path, seed: int, state: str, *, game: str = GAME, heartbeat_a
               "frames": 10_000_000, "total_frames": 200_000_000, "iteration": 10,
               "total_iterations": 200, "agent_steps_per_s": 250.0, "eta_s": 190_000.0,
               "last_eval": {"kind": "iteration", "iteration": 9, "frames": 10_000_000,
-                            "score": 31.8}, "error": None, "signal": None,
+                            "score": 31.8},
+              "last_train": {"iteration": 9, "frames": 10_000_000, "games": 120,
+                             "score": 12.5 + seed}, "error": None, "signal": None,
               "host": host, "pid": pid, "slurm": slurm, "log": None,
               "heartbeat": NOW - heartbeat_age_s, **fields}
     (path / STATUS_FILE).write_text(json.dumps(status))
@@ -233,14 +235,15 @@ def test_the_command_prints_one_table_and_fails_for_scripts(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "heavy []" in lines
-    seconds = float(next(ln for ln in lines if ln.startswith("seconds")).split()[1])
-    assert seconds < 5.0, seconds  # measured ~0.5 s here on a loaded 2-core machine
-    assert lines[0].split() == ["game", "seed", "state", "frames", "iter", "eval", "HNS",
-                                "%", "steps/s", "ETA", "SLURM", "job", "log", "note"]
+    # its time is printed, not judged (speed belongs to benchmarks: ~0.5 s here, README)
+    assert any(ln.startswith("seconds") for ln in lines)
+    assert lines[0].split() == ["game", "seed", "state", "frames", "iter", "train", "eval",
+                                "HNS", "%", "steps/s", "ETA", "SLURM", "job", "log", "note"]
     alien = [ln.split() for ln in lines if ln.startswith("alien ")]
     assert len(alien) == 6 and alien[-1][1] == "all"  # 5 seeds + the game's summary row
-    assert alien[0][:6] == ["alien", "0", "running", "10M/200M", "10/200", "31.8"]
+    assert alien[0][:7] == ["alien", "0", "running", "10M/200M", "10/200", "12.5", "31.8"]
     assert alien[-1][2:5] == ["5", "running", "50M/1000M"]  # "5 running", frames summed
+    assert alien[-1][5:8] == ["-", "14.5", "31.8"]  # no iteration; the seeds' 12.5 ... 16.5 averaged
     assert "245 runs: 245 running" in result.stdout
 
     failed = tmp_path / "nature" / "alien" / "seed_0" / STATUS_FILE

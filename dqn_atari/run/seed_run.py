@@ -331,7 +331,8 @@ class SeedRun:
         previous = read_status(self.run_dir) if resumed else None
         self.status.update(state="running", phase=self.phase, iteration=self.iteration,
                            agent_steps=self.agent_steps,
-                           last_eval=(previous or {}).get("last_eval"))
+                           last_eval=(previous or {}).get("last_eval"),
+                           last_train=(previous or {}).get("last_train"))
 
     def record_failure(self, error: Exception) -> None:
         """``status.json`` says failed (or nan); only the run dir's writer writes it."""
@@ -434,11 +435,15 @@ class SeedRun:
         self.iteration += 1
         self.phase = "train"
         self.stats = IterationStats.empty(self.iteration, self.agent.device)
+        # the training games' mean return (Dopamine's figure), and the evaluation phase's
+        finished = {"iteration": row["iteration"], "frames": row["frames"]}
+        games = row["train_episodes"]
+        last = {"last_train": {**finished, "games": games,
+                               "score": row["train_raw_return_mean"] if games else None}}
         if eval_returns:
-            self.status.update(iteration=self.iteration, agent_steps=self.agent_steps,
-                               last_eval={"kind": "iteration", "iteration": row["iteration"],
-                                          "frames": row["frames"],
-                                          "score": row["eval_raw_return_mean"]})
+            last["last_eval"] = {"kind": "iteration", **finished,
+                                 "score": row["eval_raw_return_mean"]}
+        self.status.update(iteration=self.iteration, agent_steps=self.agent_steps, **last)
         return row
 
     # ------------------------------------------------------------ evaluation

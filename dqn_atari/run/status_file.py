@@ -102,7 +102,7 @@ class StatusWriter:
             "frames": 0, "total_frames": total_agent_steps * frames_per_agent_step,
             "iteration": 0,
             "total_iterations": math.ceil(total_agent_steps / max(agent_steps_per_iteration, 1)),
-            "agent_steps_per_s": None, "eta_s": None, "last_eval": None,
+            "agent_steps_per_s": None, "eta_s": None, "last_eval": None, "last_train": None,
             "error": None, "signal": None,
             "host": socket.gethostname(), "pid": os.getpid(), "slurm": slurm_ids(),
             "log": stdout_path(), "started": clock(),
@@ -124,7 +124,8 @@ class StatusWriter:
             self.fields["eta_s"] = round(max(self.total_agent_steps - agent_steps, 0) / rate, 1)
 
     def update(self, *, agent_steps: int | None = None, **fields: Any) -> None:
-        """Set ``fields`` (state, phase, iteration, last_eval, error, signal) and write now."""
+        """Set ``fields`` (state, phase, iteration, last_eval, last_train, error, signal) and write
+        now."""
         unknown = set(fields) - set(self.fields)
         if unknown:
             raise KeyError(f"status.json has no field(s) {sorted(unknown)}")
