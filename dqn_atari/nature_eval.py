@@ -44,6 +44,9 @@ def evaluate_games(agent, cfg: Config, *, episodes: int, seed: int,
                    progress: bool = False) -> EvaluationGames:
     """``episodes`` games under the Nature protocol; ``video``: an MP4 of the first ``video_games``.
 
+    ``agent``: anything with ``act(state, epsilon, rng)`` (a ``DQNAgent``; the end of a run
+    passes one that stops on a signal).
+
     ``progress``: a progress bar over the games (stderr), with the last game's score.
 
     The video is finished (and moved into place) as soon as its last game ends; a failure

@@ -2,9 +2,9 @@
 
 The protocol (Mnih et al. 2015, Methods; its games in nature_eval.py): 30 games, each capped
 at 18,000 frames (5 minutes), each after U{0..30} random no-op frames, at epsilon 0.05. Two
-commands play it and write the same report: ``python -m dqn_atari.evaluate`` (``"source": "evaluate"``) and the end-of-run
-evaluation (run/final_eval.py, ``"source": "end_of_run"``). The file is written atomically
-(a temp file, then a rename): a reader never sees half a report.
+commands play it and write the same report: ``python -m dqn_atari.evaluate`` (``"source":
+"evaluate"``) and the end-of-run evaluation (run/final_eval.py, ``"source": "end_of_run"``).
+The file is written atomically (a temp file, then a rename): a reader never sees half a report.
 """
 
 from __future__ import annotations
