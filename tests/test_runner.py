@@ -111,3 +111,24 @@ def test_a_seed_without_the_checkpoint_the_others_have_at_step_0_is_refused_nami
                                           r"ckpt_000000000000\.pt(.|\n)*seed 1: agent step 0, "
                                           r"iteration 0, train phase \(no checkpoint\)"):
         Runner(seed_configs(compose(overrides))).run()
+
+
+def test_a_resumed_run_keeps_its_last_training_return_in_status_json(tmp_path):
+    """status.json's last_train (the status tool's `train` column) survives a stop and a
+    resume that stops again before its next iteration ends."""
+    overrides = [*TINY, "seed=0", f"run_dir={tmp_path}"]
+    first = Runner(compose(overrides))
+
+    def hook(event: str, step: int, updates: int) -> None:
+        if event == "update" and step == 32:  # in iteration 1, after iteration 0 ended at 25
+            first.request_stop(signal.SIGTERM)
+
+    first.on_loop_event = hook
+    assert first.run()[0]["agent_steps"] == 32
+    kept = read_status(tmp_path)["last_train"]
+    assert kept["iteration"] == 0 and kept["frames"] == 100 and kept["games"] > 0
+    resumed = Runner(compose(overrides))
+    resumed.request_stop(signal.SIGTERM)  # before its first round
+    assert resumed.run()[0]["agent_steps"] == 32
+    status = read_status(tmp_path)
+    assert status["state"] == "interrupted" and status["last_train"] == kept
