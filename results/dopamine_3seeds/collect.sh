@@ -29,9 +29,10 @@ ablation="$here/../dopamine_side_by_side/runs/dopamine_dqn"
     --run dopamine_dqn_nature_network="$ablation/road_runner" \
     --run dopamine_dqn_nature_network="$ablation/ms_pacman" \
     --out "$here"
-# What each network's learning looks like from inside, per finished iteration: the mean
-# Huber loss and mean Q the runs log (metrics/iterations.csv), ours beside the ablation's.
-"$PY" - "$here" <<'PYEOF' > "$here/loss_and_q.md"
+# Per finished iteration, ours beside the ablation's (metrics/iterations.csv): the mean Huber
+# loss and mean Q the runs log (what each network's learning looks like from inside), the
+# training return, and the run's counted wall time and speed.
+"$PY" - "$here" <<'PYEOF' > "$here/iterations.md"
 import sys
 from pathlib import Path
 
@@ -50,12 +51,15 @@ for run, paths in sources.items():
         for r in pd.read_csv(path).itertuples():
             rows.append({"game": game, "iteration": r.iteration, "run": run, "seed": seed,
                          "updates_total": r.updates, "loss": f"{r.loss:.4f}", "mean_q": f"{r.mean_q:.2f}",
-                         "train_return": f"{r.train_raw_return_mean:.0f}"})
+                         "train_return": f"{r.train_raw_return_mean:.0f}",
+                         "wall_time_s": f"{r.wall_time_s:,.0f}",
+                         "train_agent_steps_per_s": f"{r.train_agent_steps_per_s:.0f}"})
 table = pd.DataFrame(rows).sort_values(["game", "iteration", "run", "seed"])
 print("Per finished iteration: the mean over the iteration's updates of the batch's mean "
       "Huber loss and of its mean Q (over the batch and all actions), as `metrics/iterations.csv` logs them "
       "(`loss`, `mean_q`); the updates made by the iteration's end; the training-game mean "
-      "return; `dopamine_dqn` (Dopamine's network) beside `dopamine_dqn_nature_network` (the "
+      "return; the run's counted wall time at the iteration's end (time while stopped between "
+      "sessions is not counted) and the iteration's training agent steps per second; `dopamine_dqn` (Dopamine's network) beside `dopamine_dqn_nature_network` (the "
       "ablation). Made by collect.sh.\n")
 print("| " + " | ".join(table.columns) + " |")
 print("|" + "---|" * len(table.columns))
