@@ -9,7 +9,7 @@ from analysis_runs import write_training_run
 from conftest import run_module
 
 from dqn_atari.analysis import dopamine, estimators
-from dqn_atari.analysis.side_by_side import compare
+from dqn_atari.analysis.side_by_side import compare, markdown
 
 # Made-up returns of three seeds on Road Runner, iterations 0-2.
 THREE_SEEDS = {0: [40.0, 300.0, 700.0], 1: [30.0, 360.0, 950.0], 2: [50.0, 350.0, 1000.0]}
@@ -117,6 +117,8 @@ def test_an_iteration_some_seeds_have_not_finished_is_not_tested(tmp_path):
     last = table[2]
     assert not last["complete"] and last["verdict"] == "in progress: not judged"
     assert (last["seed_0"], last["seed_1"]) == (600.0, 950.0)  # seed 0: its games so far
+    assert last["seeds_so_far"] == "0" and table[1]["seeds_so_far"] == ""
+    assert "| 0: 600 (so far), 1: 950 |" in markdown(table)
     assert last["welch_p"] is None and last["welch_note"] == (
         "n/a: iteration in progress (seed 0 has not finished it)")
     assert table[1]["complete"] and table[1]["welch_p"] is not None

@@ -161,6 +161,8 @@ def _compare_game(label: str, game: str, seeds: Sequence[Run],
                "complete": complete, "n_seeds": len(values), "mean": mean,
                "min": min(values), "max": max(values),
                "train_games": sum(r["train_episodes"] for r in rows.values()),
+               # the seeds whose value is of their games so far (" "-separated; "" if none)
+               "seeds_so_far": " ".join(s for s, r in rows.items() if r["in_progress"]),
                "dopamine_n_seeds": None, "dopamine_mean": None, "dopamine_min": None,
                "dopamine_max": None, "welch_t": None, "welch_df": None, "welch_p": None,
                "welch_note": "", "mean_vs_dopamine_range": "", "verdict": "not judged"}
@@ -223,7 +225,8 @@ def markdown(table: Sequence[dict]) -> str:
         f"seeds' values{n_ours} against Dopamine's 5 at the same iteration; t > 0 when our "
         "mean is higher, df is the Welch-Satterthwaite degrees of freedom. With one seed of "
         "ours there is no sample variance, so no test: p is n/a, not a number. An iteration "
-        "not yet finished by every seed is shown from its training games so far and not "
+        "not yet finished by every seed is shown from its training games so far (a seed's "
+        "value of an unfinished iteration is marked \"so far\") and not "
         f"tested. Target for `{JUDGED_EXPERIMENT}` from iteration {FIRST_JUDGED_ITERATION} "
         f"on: our mean inside Dopamine's min-max and p >= {ALPHA} (with one seed, only the "
         "range can be checked); other runs are not judged."),
@@ -236,7 +239,10 @@ def markdown(table: Sequence[dict]) -> str:
     notes = {}
     for r in table:
         frames = f"{r['frames_from'] / 1e6:g}-{r['frames_to'] / 1e6:.4g}M"
-        seeds = ", ".join(f"{k.removeprefix('seed_')}: {_fmt(r[k])}" for k in seed_keys(r))
+        so_far = set(r["seeds_so_far"].split())
+        seeds = ", ".join(
+            f"{k.removeprefix('seed_')}: {_fmt(r[k])}"
+            f"{' (so far)' if k.removeprefix('seed_') in so_far else ''}" for k in seed_keys(r))
         test = "-" if r["welch_t"] is None else f"{r['welch_t']:+.2f} ({r['welch_df']:.1f})"
         p = _fmt_p(r["welch_p"])
         if r["welch_p"] is None and r["welch_note"]:
