@@ -219,7 +219,7 @@ def test_glorot_uniform_weights_and_zero_biases():
             assert w.abs().max() > 0.95 * bound
             assert float(w.var()) == pytest.approx(bound**2 / 3, rel=0.1)
         assert torch.equal(module.bias, torch.zeros_like(module.bias))
-    conv1 = net.torso[0].weight.detach() # fan_in 4*64 = 256, fan_out 32*64 = 2,048
+    conv1 = net.torso[0].weight.detach()  # fan_in 4*64 = 256, fan_out 32*64 = 2,048
     assert float(conv1.abs().max()) == pytest.approx(math.sqrt(6 / (256 + 2048)), rel=1e-3)
 
 
