@@ -14,8 +14,8 @@ from dqn_atari.bench.kernels import (
     NATURE_LAYERS,
     bf16_verdict,
     cpu_flags,
-    cpu_model,
 )
+from dqn_atari.host_cpu import cpu_model
 
 # The flags line of a virtual machine on an Emerald Rapids host that hides AMX (abridged).
 CPUINFO_NO_AMX = """processor\t: 0

@@ -67,6 +67,14 @@ def test_versions_host_and_slurm_ids():
     for name in ("ale-py", "gymnasium", "numpy"):
         assert versions[name] == metadata.version(name)
     assert record["device"] == "cpu" and record["host"]
+    # the CPU's model, as /proc/cpuinfo's first processor names it (the speed figures' host)
+    fields = {}
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    assert record["cpu"]["model_name"] == fields["model name"] and record["cpu"]["model_name"]
+    assert (record["cpu"]["family"], record["cpu"]["model"]) == (fields["cpu family"],
+                                                                 fields["model"])
     assert provenance.differences(record, record) == []
     other = json.loads(json.dumps(record))
     other["versions"]["numpy"] = "1.0"

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from dqn_atari.bench.measure import load_average
+from dqn_atari.host_cpu import cpu_model, first_cpu
 
 BF16_FLAGS = ("avx512_bf16", "amx_bf16", "amx_tile", "avx512_fp16")
 
@@ -48,33 +48,10 @@ NATURE_LAYERS = (
 )
 
 
-def _first_cpu(cpuinfo_text: str | None) -> dict[str, str]:
-    """The fields of the first processor's block of /proc/cpuinfo (``cpuinfo_text`` if given;
-    empty if there is none)."""
-    if cpuinfo_text is None:
-        path = Path("/proc/cpuinfo")
-        cpuinfo_text = path.read_text() if path.exists() else ""
-    fields: dict[str, str] = {}
-    for line in cpuinfo_text.splitlines():
-        if not line.strip():
-            break
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
-    return fields
-
-
 def cpu_flags(cpuinfo_text: str | None = None) -> dict[str, bool]:
     """Which of ``BF16_FLAGS`` the CPU exposes (from /proc/cpuinfo; all False if unreadable)."""
-    flags = set(_first_cpu(cpuinfo_text).get("flags", "").split())
+    flags = set(first_cpu(cpuinfo_text).get("flags", "").split())
     return {flag: flag in flags for flag in BF16_FLAGS}
-
-
-def cpu_model(cpuinfo_text: str | None = None) -> dict[str, Any]:
-    """The first CPU's model name, family and model numbers, and whether it is a virtual machine."""
-    fields = _first_cpu(cpuinfo_text)
-    return {"model_name": fields.get("model name"), "family": fields.get("cpu family"),
-            "model": fields.get("model"),
-            "virtual_machine": "hypervisor" in fields.get("flags", "").split()}
 
 
 # The summed forward+backward bf16/fp32 time ratio outside which the verdict picks a side;

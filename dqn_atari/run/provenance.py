@@ -3,7 +3,7 @@
 ``collect(device)`` describes the process that runs: the git commit and dirty flag of the
 ``dqn_atari`` code it imported (null with the reason when that code is not in a git work
 tree, e.g. an installed wheel, or git is missing), the versions of python, torch, ale-py,
-gymnasium and numpy, the host, the torch device (with the CUDA device's name) and the SLURM
+gymnasium and numpy, the host and its CPU model (host_cpu.py), the torch device (with the CUDA device's name) and the SLURM
 job/array ids. The runner writes it into every checkpoint (``state["provenance"]``) and
 appends it to ``<run_dir>/provenance.json`` at every start (``record_start``), so a run
 resumed under other code keeps both records; ``differences`` names what changed, for the
@@ -23,6 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from dqn_atari.host_cpu import cpu_model
 from dqn_atari.run.status_file import slurm_ids, write_json_atomic
 
 PROVENANCE_FILE = "provenance.json"
@@ -114,6 +115,7 @@ def collect(device: Any = "cpu") -> dict[str, Any]:
         "versions": package_versions(),
         "host": socket.gethostname(),
         "platform": platform.platform(),
+        "cpu": cpu_model(),  # model name, family, model: the speed figures' host
         "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
         else os.cpu_count(),
         **device_info(device),
