@@ -100,6 +100,6 @@ def test_compiled_update_matches_the_eager_one():
     moved = max_moved(eager.online.parameters(), initial)
     assert moved > 0
     for p_eager, p_compiled in zip(eager.online.parameters(), compiled.online.parameters()):
-        assert float((p_compiled - p_eager).abs().max()) <= fp32_update_tolerance(
+        assert float((p_compiled - p_eager).detach().abs().max()) <= fp32_update_tolerance(
             updates, moved, longest_sum_terms=BATCH * 20 * 20)
     assert compiled.num_updates == updates
