@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Copy what the six runs of commands.sh have written so far (the resolved config.yaml,
-# provenance.json, the per-iteration and per-game metrics, resume-time config changes; not
-# the checkpoints) into runs/ here, and redo the comparison with Dopamine's published DQN:
+# provenance.json, the per-iteration and per-game metrics, resume-time config changes, the
+# end-of-run evaluation's eval_nature.json; not the checkpoints) into runs/ here, and redo
+# the comparison with Dopamine's published DQN:
 # side_by_side.{csv,md} (per game and iteration: our seeds, Dopamine's 5, a Welch t-test)
 # and one plot per game. The one-seed runs of results/dopamine_side_by_side (the Nature
 # network under Dopamine's settings) are drawn beside them as the ablation. Safe to run while
@@ -16,7 +17,10 @@ for src in "$RUNS_ROOT"/dopamine_dqn/*/seed_*; do
     dst="$here/runs/${src#"$RUNS_ROOT"/}"
     mkdir -p "$dst/metrics"
     cp "$src/config.yaml" "$src/provenance.json" "$dst/"
-    [[ -f "$src/config_changes.yaml" ]] && cp "$src/config_changes.yaml" "$dst/"
+    # settings changed on a resume, and the end-of-run 30-game evaluation, where there are any
+    for extra in config_changes.yaml eval_nature.json; do
+        [[ -f "$src/$extra" ]] && cp "$src/$extra" "$dst/"
+    done
     # summary.json is rewritten at every stop: copied once the run has finished
     grep -qs '"state": "finished"' "$src/status.json" && cp "$src/summary.json" "$dst/"
     cp "$src/metrics/episodes.csv" "$dst/metrics/"
