@@ -127,3 +127,24 @@ def test_an_iteration_some_seeds_have_not_finished_is_not_tested(tmp_path):
     last = compare("dopamine_dqn", dirs)[2]
     assert last["n_seeds"] == 2 and "seed_2" not in last
     assert last["welch_note"] == "n/a: iteration in progress (seeds 0, 2 have not finished it)"
+
+
+def test_a_verdict_on_fewer_seeds_than_planned_is_marked_interim(tmp_path):
+    """Two of three planned seeds: iteration 1 is judged, but as an interim reading."""
+    dirs = [write_training_run(tmp_path, "road_runner", s, THREE_SEEDS[s]) for s in (0, 1)]
+    final = compare("dopamine_dqn", dirs)
+    interim = compare("dopamine_dqn", dirs, expected_seeds=3)
+    assert final[1]["verdict"] in ("meets", "MISSES")
+    assert interim[1]["verdict"] == f"interim, 2 of 3 seeds: {final[1]['verdict']}"
+    assert interim[0]["verdict"] == "not judged"  # iteration 0 is never judged
+    assert "A verdict marked interim" in markdown(interim)
+    assert "A verdict marked interim" not in markdown(final)
+    # All planned seeds present: the verdict is final.
+    dirs.append(write_training_run(tmp_path, "road_runner", 2, THREE_SEEDS[2]))
+    assert compare("dopamine_dqn", dirs, expected_seeds=3)[1]["verdict"] == "meets"
+    with pytest.raises(ValueError, match="3 seeds found but expected_seeds=2"):
+        compare("dopamine_dqn", dirs, expected_seeds=2)
+    result = run_module("dqn_atari.side_by_side", f"--run=dopamine_dqn={dirs[0]}",
+                        f"--run=dopamine_dqn={dirs[1]}", "--expected-seeds=0",
+                        f"--out={tmp_path / 'out'}")
+    assert result.returncode == 2 and "--expected-seeds 0: give 1 or more" in result.stderr

@@ -62,7 +62,7 @@ curves are (``tables`` documents where each point sits).
 ``side-by-side`` (alias ``python -m dqn_atari.side_by_side``): our seeds' training returns
 next to Dopamine's 5 seeds, iteration by iteration, with a Welch t-test (``side_by_side``)::
 
-    python -m dqn_atari.analysis side-by-side --run LABEL=PATH ... --out DIR
+    python -m dqn_atari.analysis side-by-side --run LABEL=PATH ... --out DIR [--expected-seeds N]
 
     side_by_side.csv / .md   one row per label, game and iteration, each seed's value in a
                              ``seed_<s>`` column
@@ -353,7 +353,12 @@ def side_by_side_command(argv: Sequence[str] | None = None,
                              "label and game are its seeds). dopamine_dqn runs are judged")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",
                         help="where side_by_side.{csv,md} and <game>.png go")
+    parser.add_argument("--expected-seeds", type=int, default=None, metavar="N",
+                        help="seeds planned per game: a judged iteration fewer seeds have "
+                             "finished gets an interim verdict, not a final one")
     args = parser.parse_args(argv)
+    if args.expected_seeds is not None and args.expected_seeds < 1:
+        parser.error(f"--expected-seeds {args.expected_seeds}: give 1 or more")
     dirs: dict[str, list[Path]] = {}
     for spec in args.run:
         label, sep, path = spec.partition("=")
@@ -364,12 +369,15 @@ def side_by_side_command(argv: Sequence[str] | None = None,
     try:
         for label, paths in dirs.items():
             run_dirs = [d for p in paths for d in side_by_side.expand_run_path(p)]
-            table.extend(side_by_side.compare(label, run_dirs))
+            table.extend(side_by_side.compare(label, run_dirs, args.expected_seeds))
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     text = write_side_by_side(table, args.out)
     print(text, end="")
     misses = [r for r in table if r["verdict"] == "MISSES"]
-    print(f"{len(misses)} judged iteration(s) miss the target -> {args.out}")
+    interim = [r for r in table if r["verdict"].startswith("interim")]
+    print(f"{len(misses)} judged iteration(s) miss the target"
+          + (f" ({len(interim)} more judged on fewer seeds than planned: interim)"
+             if interim else "") + f" -> {args.out}")
     return 0

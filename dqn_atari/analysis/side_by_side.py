@@ -1,7 +1,7 @@
 """Our runs next to Dopamine's published DQN, iteration by iteration, as distributions: the rows.
 
     python -m dqn_atari.analysis side-by-side --run dopamine_dqn=RUNS/dopamine_dqn/road_runner \
-        [--run dopamine_dqn=RUN_DIR ...] [--run nature=RUN_DIR ...] --out DIR
+        [--run dopamine_dqn=RUN_DIR ...] [--run nature=RUN_DIR ...] --out DIR [--expected-seeds N]
     (alias: python -m dqn_atari.side_by_side)
 
 A ``--run LABEL=PATH`` gives the runs of one run name (``LABEL``); PATH is a run directory,
@@ -23,7 +23,9 @@ The target for runs of the ``dopamine_dqn`` preset, at every iteration from 1 on
 of our seeds lies inside Dopamine's 5-seed min-max range, and the Welch test does not
 reject equal means at p < 0.05. Runs of other presets are shown beside the reference and
 not judged. An iteration not yet complete for every seed is shown from the training games
-so far, marked, and neither tested nor judged.
+so far, marked, and neither tested nor judged. With ``expected_seeds`` (``--expected-seeds``),
+the number of seeds planned per game, a judged iteration that fewer seeds have reached is
+marked interim ("interim, 2 of 3 seeds: MISSES"): a reading, not yet the verdict.
 
 The rows are computed here and written as Markdown (``markdown``); the command
 (``report.side_by_side_command``) writes ``side_by_side.csv``, ``side_by_side.md`` and one
@@ -117,13 +119,18 @@ def seed_order(seed: str):
     return (0, int(seed), "") if seed.lstrip("-").isdigit() else (1, 0, seed)
 
 
-def compare(label: str, run_dirs: Path | Sequence[Path]) -> list[dict]:
+def compare(label: str, run_dirs: Path | Sequence[Path],
+            expected_seeds: int | None = None) -> list[dict]:
     """One row per game and iteration of the seeds in ``run_dirs``, beside Dopamine's there.
 
     The run dirs of one game are the seeds of ``label`` on it. An iteration is complete when
     every seed has finished it; otherwise its row holds the seeds' values so far and is
-    neither tested nor judged.
+    neither tested nor judged. ``expected_seeds``: the seeds planned per game; a judged
+    iteration that fewer have finished gets an interim verdict.
     """
+    if expected_seeds is not None and expected_seeds < 1:
+        raise ValueError(f"expected_seeds={expected_seeds}: give the number of seeds planned "
+                         "per game (1 or more), or leave it out")
     runs = [read_run(Path(d)) for d in ([run_dirs] if isinstance(run_dirs, Path | str)
                                         else run_dirs)]
     by_game: dict[str, list[Run]] = {}
@@ -138,12 +145,17 @@ def compare(label: str, run_dirs: Path | Sequence[Path]) -> list[dict]:
                                  f"({seen[run.seed]} and {run.path})")
             seen[run.seed] = run.path
         seeds = sorted(seeds, key=lambda r: seed_order(r.seed))
-        table.extend(_compare_game(label, game, seeds, game_reference(game)))
+        if expected_seeds is not None and len(seeds) > expected_seeds:
+            raise ValueError(f"{label} on {game}: {len(seeds)} seeds found but "
+                             f"expected_seeds={expected_seeds}; raise --expected-seeds or "
+                             "leave it out")
+        table.extend(_compare_game(label, game, seeds, game_reference(game), expected_seeds))
     return table
 
 
 def _compare_game(label: str, game: str, seeds: Sequence[Run],
-                  reference: dict[int, ReferencePoint]) -> list[dict]:
+                  reference: dict[int, ReferencePoint],
+                  expected_seeds: int | None = None) -> list[dict]:
     judged = label == JUDGED_EXPERIMENT
     per_seed = [{r["iteration"]: r for r in run.rows} for run in seeds]
     iterations = sorted({i for rows in per_seed for i in rows})
@@ -185,8 +197,11 @@ def _compare_game(label: str, game: str, seeds: Sequence[Run],
                 out["verdict"] = "in progress: not judged"
             elif judged and iteration >= FIRST_JUDGED_ITERATION:
                 rejected = out["welch_p"] is not None and out["welch_p"] < ALPHA
-                out["verdict"] = ("MISSES" if rejected or out["mean_vs_dopamine_range"] != "inside"
-                                  else "meets")
+                verdict = ("MISSES" if rejected or out["mean_vs_dopamine_range"] != "inside"
+                           else "meets")
+                if expected_seeds is not None and len(values) < expected_seeds:
+                    verdict = f"interim, {len(values)} of {expected_seeds} seeds: {verdict}"
+                out["verdict"] = verdict
         elif complete:
             out["welch_note"] = "n/a: Dopamine has no value at this iteration"
         out.update({f"seed_{s}": r["train_raw_return_mean"] for s, r in rows.items()})
@@ -229,7 +244,9 @@ def markdown(table: Sequence[dict]) -> str:
         "value of an unfinished iteration is marked \"so far\") and not "
         f"tested. Target for `{JUDGED_EXPERIMENT}` from iteration {FIRST_JUDGED_ITERATION} "
         f"on: our mean inside Dopamine's min-max and p >= {ALPHA} (with one seed, only the "
-        "range can be checked); other runs are not judged."),
+        "range can be checked); other runs are not judged."
+        + (" A verdict marked interim is of fewer seeds than planned: a reading, not yet the "
+           "verdict." if any(r["verdict"].startswith("interim") for r in table) else "")),
         "",
         ("| run | game | iteration | frames | ours: per seed | ours: n | ours: mean | "
         "ours: min-max | Dopamine mean | Dopamine min-max (5 seeds) | Welch t (df) | p | "

@@ -6,7 +6,8 @@
 # side_by_side.{csv,md} (per game and iteration: our seeds, Dopamine's 5, a Welch t-test)
 # and one plot per game. The one-seed runs of results/dopamine_side_by_side (the Nature
 # network under Dopamine's settings) are drawn beside them as the ablation. Safe to run while
-# the runs go on: an unfinished iteration is shown from its games so far and not tested.
+# the runs go on: an unfinished iteration is shown from its games so far and not tested, and
+# until all 3 seeds have finished an iteration its verdict is marked interim.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here/../.."
@@ -32,7 +33,7 @@ ablation="$here/../dopamine_side_by_side/runs/dopamine_dqn"
     --run dopamine_dqn="$here/runs/dopamine_dqn/ms_pacman" \
     --run dopamine_dqn_nature_network="$ablation/road_runner" \
     --run dopamine_dqn_nature_network="$ablation/ms_pacman" \
-    --out "$here"
+    --expected-seeds 3 --out "$here"
 # Per finished iteration, ours beside the ablation's (metrics/iterations.csv): the mean Huber
 # loss and mean Q the runs log (what each network's learning looks like from inside), the
 # training return, and the run's counted wall time and speed.
