@@ -148,3 +148,25 @@ def test_a_verdict_on_fewer_seeds_than_planned_is_marked_interim(tmp_path):
                         f"--run=dopamine_dqn={dirs[1]}", "--expected-seeds=0",
                         f"--out={tmp_path / 'out'}")
     assert result.returncode == 2 and "--expected-seeds 0: give 1 or more" in result.stderr
+
+
+def test_an_iteration_in_progress_is_tested_on_the_seeds_that_have_finished_it(tmp_path):
+    """Seeds 0 and 1 done, seed 2 in its first iteration: iterations 1 and 2 are in progress,
+    tested on seeds 0 and 1 (footnoted as interim) and not judged."""
+    dirs = [write_training_run(tmp_path, "road_runner", s, THREE_SEEDS[s]) for s in (0, 1)]
+    dirs.append(write_training_run(tmp_path, "road_runner", 2, [], partial=[20.0]))
+    table = compare("dopamine_dqn", dirs, expected_seeds=3)
+    reference = dopamine.game_reference("road_runner")
+    for row in table:
+        i = row["iteration"]
+        assert not row["complete"]
+        assert row["verdict"] == "in progress: not judged"
+        two_seeds = [THREE_SEEDS[0][i], THREE_SEEDS[1][i]]
+        assert row["welch_p"] == pytest.approx(
+            estimators.welch_test(two_seeds, reference[i].values).p)
+        assert row["welch_seeds"] == "0 1"
+        assert row["welch_note"] == "interim: seeds 0, 1 only, the ones that have finished it"
+    assert table[0]["n_seeds"] == 3 and table[1]["n_seeds"] == 2  # seed 2: iteration 0 only
+    text = markdown(table)
+    assert "[1] Interim test of seeds 0, 1 only, the ones that have finished it" in text
+    assert f"| {estimators.welch_test([300.0, 360.0], reference[1].values).p:.3f} [1] |" in text

@@ -23,7 +23,8 @@ The target for runs of the ``dopamine_dqn`` preset, at every iteration from 1 on
 of our seeds lies inside Dopamine's 5-seed min-max range, and the Welch test does not
 reject equal means at p < 0.05. Runs of other presets are shown beside the reference and
 not judged. An iteration not yet complete for every seed is shown from the training games
-so far, marked, and neither tested nor judged. With ``expected_seeds`` (``--expected-seeds``),
+so far, marked, and not judged; once 2 or more seeds have finished it, those seeds are
+tested (an interim test, footnoted, that no verdict uses). With ``expected_seeds`` (``--expected-seeds``),
 the number of seeds planned per game, a judged iteration that fewer seeds have reached is
 marked interim ("interim, 2 of 3 seeds: MISSES"): a reading, not yet the verdict.
 
@@ -124,8 +125,8 @@ def compare(label: str, run_dirs: Path | Sequence[Path],
     """One row per game and iteration of the seeds in ``run_dirs``, beside Dopamine's there.
 
     The run dirs of one game are the seeds of ``label`` on it. An iteration is complete when
-    every seed has finished it; otherwise its row holds the seeds' values so far and is
-    neither tested nor judged. ``expected_seeds``: the seeds planned per game; a judged
+    every seed has finished it; otherwise its row holds the seeds' values so far, is not
+    judged, and is tested on the seeds that have finished it when there are 2 or more. ``expected_seeds``: the seeds planned per game; a judged
     iteration that fewer have finished gets an interim verdict.
     """
     if expected_seeds is not None and expected_seeds < 1:
@@ -177,7 +178,8 @@ def _compare_game(label: str, game: str, seeds: Sequence[Run],
                "seeds_so_far": " ".join(s for s, r in rows.items() if r["in_progress"]),
                "dopamine_n_seeds": None, "dopamine_mean": None, "dopamine_min": None,
                "dopamine_max": None, "welch_t": None, "welch_df": None, "welch_p": None,
-               "welch_note": "", "mean_vs_dopamine_range": "", "verdict": "not judged"}
+               "welch_note": "", "welch_seeds": "", "mean_vs_dopamine_range": "",
+               "verdict": "not judged"}
         if not complete:
             waiting = [run.seed for run in seeds
                        if run.seed not in rows or rows[run.seed]["in_progress"]]
@@ -189,10 +191,16 @@ def _compare_game(label: str, game: str, seeds: Sequence[Run],
                        dopamine_min=ref.min, dopamine_max=ref.max,
                        mean_vs_dopamine_range=("below" if mean < ref.min else
                                                "above" if mean > ref.max else "inside"))
-            if complete:
-                test = welch_test(values, ref.values)
-                out.update(welch_t=test.t, welch_df=test.df, welch_p=test.p,
-                           welch_note=test.note)
+            # Tested: every seed once the iteration is complete; before, the seeds that have
+            # finished it (2 or more), as an interim test the verdict does not use.
+            finished = {s: r["train_raw_return_mean"] for s, r in rows.items()
+                        if not r["in_progress"]}
+            if complete or len(finished) >= 2:
+                test = welch_test(list(finished.values()), ref.values)
+                note = test.note if complete else (
+                    f"interim: seeds {', '.join(finished)} only, the ones that have finished it")
+                out.update(welch_t=test.t, welch_df=test.df, welch_p=test.p, welch_note=note,
+                           welch_seeds=" ".join(finished) if test.p is not None else "")
             if not complete:
                 out["verdict"] = "in progress: not judged"
             elif judged and iteration >= FIRST_JUDGED_ITERATION:
@@ -230,7 +238,9 @@ def seed_keys(row: dict) -> list[str]:
 
 
 def markdown(table: Sequence[dict]) -> str:
-    counts = sorted({r["n_seeds"] for r in table if r["complete"]})
+    # the numbers of our seeds tested: all of a complete row's, or the interim test's
+    counts = sorted({len(r["welch_seeds"].split()) if r["welch_seeds"] else r["n_seeds"]
+                     for r in table if r["complete"] or r["welch_seeds"]})
     n_ours = f" (n = {' or '.join(str(n) for n in counts)} here)" if counts else ""
     lines = [
         ("Per iteration of 1M frames, the mean return of the training games of that iteration "
@@ -241,8 +251,9 @@ def markdown(table: Sequence[dict]) -> str:
         "mean is higher, df is the Welch-Satterthwaite degrees of freedom. With one seed of "
         "ours there is no sample variance, so no test: p is n/a, not a number. An iteration "
         "not yet finished by every seed is shown from its training games so far (a seed's "
-        "value of an unfinished iteration is marked \"so far\") and not "
-        f"tested. Target for `{JUDGED_EXPERIMENT}` from iteration {FIRST_JUDGED_ITERATION} "
+        "value of an unfinished iteration is marked \"so far\") and not judged; its test, "
+        "if any, is of the 2 or more seeds that have finished it (footnoted). "
+        f"Target for `{JUDGED_EXPERIMENT}` from iteration {FIRST_JUDGED_ITERATION} "
         f"on: our mean inside Dopamine's min-max and p >= {ALPHA} (with one seed, only the "
         "range can be checked); other runs are not judged."
         + (" A verdict marked interim is of fewer seeds than planned: a reading, not yet the "
@@ -264,8 +275,14 @@ def markdown(table: Sequence[dict]) -> str:
         p = _fmt_p(r["welch_p"])
         if r["welch_p"] is None and r["welch_note"]:
             reason = r["welch_note"].removeprefix("n/a: ")
-            mark = notes.setdefault(reason, len(notes) + 1)
+            mark = notes.setdefault(f"No p-value: {reason}.", len(notes) + 1)
             p = f"n/a [{mark}]"
+        elif r["welch_note"].startswith("interim"):
+            seeds_tested = r["welch_note"].removeprefix("interim: ")
+            mark = notes.setdefault(
+                f"Interim test of {seeds_tested}, while the others go on; not a verdict.",
+                len(notes) + 1)
+            p = f"{p} [{mark}]"
         dopamine = ("-" if r["dopamine_min"] is None
                     else f"{_fmt(r['dopamine_min'])}-{_fmt(r['dopamine_max'])}")
         lines.append(
@@ -276,7 +293,7 @@ def markdown(table: Sequence[dict]) -> str:
             f"{r['mean_vs_dopamine_range'] or '-'} | {r['verdict']} |")
     if notes:
         lines.append("")
-        lines += [f"[{mark}] No p-value: {reason}." for reason, mark in notes.items()]
+        lines += [f"[{mark}] {note}" for note, mark in notes.items()]
     return "\n".join(lines) + "\n"
 
 
