@@ -1,7 +1,8 @@
 """Our runs next to Dopamine's published DQN, iteration by iteration, as distributions: the rows.
 
     python -m dqn_atari.analysis side-by-side --run dopamine_dqn=RUNS/dopamine_dqn/road_runner \
-        [--run dopamine_dqn=RUN_DIR ...] [--run nature=RUN_DIR ...] --out DIR [--expected-seeds N]
+        [--run dopamine_dqn=RUN_DIR ...] [--run nature=RUN_DIR ...] --out DIR \
+        [--expected-seeds N]
     (alias: python -m dqn_atari.side_by_side)
 
 A ``--run LABEL=PATH`` gives the runs of one run name (``LABEL``); PATH is a run directory,
@@ -24,9 +25,10 @@ of our seeds lies inside Dopamine's 5-seed min-max range, and the Welch test doe
 reject equal means at p < 0.05. Runs of other presets are shown beside the reference and
 not judged. An iteration not yet complete for every seed is shown from the training games
 so far, marked, and not judged; once 2 or more seeds have finished it, those seeds are
-tested (an interim test, footnoted, that no verdict uses). With ``expected_seeds`` (``--expected-seeds``),
-the number of seeds planned per game, a judged iteration that fewer seeds have reached is
-marked interim ("interim, 2 of 3 seeds: MISSES"): a reading, not yet the verdict.
+tested (an interim test, footnoted, that no verdict uses). With ``expected_seeds``
+(``--expected-seeds``), the number of seeds planned per game, a judged iteration that fewer
+seeds have reached is marked interim ("interim, 2 of 3 seeds: MISSES"): a reading, not yet
+the verdict.
 
 The rows are computed here and written as Markdown (``markdown``); the command
 (``report.side_by_side_command``) writes ``side_by_side.csv``, ``side_by_side.md`` and one
@@ -126,8 +128,9 @@ def compare(label: str, run_dirs: Path | Sequence[Path],
 
     The run dirs of one game are the seeds of ``label`` on it. An iteration is complete when
     every seed has finished it; otherwise its row holds the seeds' values so far, is not
-    judged, and is tested on the seeds that have finished it when there are 2 or more. ``expected_seeds``: the seeds planned per game; a judged
-    iteration that fewer have finished gets an interim verdict.
+    judged, and is tested on the seeds that have finished it when there are 2 or more.
+    ``expected_seeds``: the seeds planned per game; a judged iteration that fewer have
+    finished gets an interim verdict.
     """
     if expected_seeds is not None and expected_seeds < 1:
         raise ValueError(f"expected_seeds={expected_seeds}: give the number of seeds planned "
@@ -195,8 +198,9 @@ def _compare_game(label: str, game: str, seeds: Sequence[Run],
             # finished it (2 or more), as an interim test the verdict does not use.
             finished = {s: r["train_raw_return_mean"] for s, r in rows.items()
                         if not r["in_progress"]}
-            if complete or len(finished) >= 2:
-                test = welch_test(list(finished.values()), ref.values)
+            test = welch_test(list(finished.values()), ref.values) \
+                if complete or len(finished) >= 2 else None
+            if test is not None and (complete or test.p is not None):
                 note = test.note if complete else (
                     f"interim: seeds {', '.join(finished)} only, the ones that have finished it")
                 out.update(welch_t=test.t, welch_df=test.df, welch_p=test.p, welch_note=note,
