@@ -449,6 +449,7 @@ def run_row(run: Run, state: str, note: str, job_key: str | None) -> dict[str, A
     status = run.status or {}
     summary = run.summary or {}
     last_eval = status.get("last_eval") or {}
+    last_train = status.get("last_train") or {}
     score = last_eval.get("score")
     running = state == "running" and status.get("state") == "running"  # this start's rate
     return {
@@ -458,7 +459,8 @@ def run_row(run: Run, state: str, note: str, job_key: str | None) -> dict[str, A
         "iteration": status.get("iteration", summary.get("iteration")),
         "total_iterations": status.get("total_iterations"),
         "eval_score": score, "eval_kind": last_eval.get("kind"),
-        "train_score": (status.get("last_train") or {}).get("score"),
+        "eval_at": (last_eval.get("kind"), last_eval.get("frames")),
+        "train_score": last_train.get("score"), "train_at": last_train.get("frames"),
         "hns": human_normalized_or_none(run.game, score),
         "agent_steps_per_s": status.get("agent_steps_per_s") if running else None,
         "eta_s": status.get("eta_s") if running else None,
@@ -494,11 +496,40 @@ def _mean(values: Iterable[float | None]) -> float | None:
     return sum(known) / len(known) if known else None
 
 
+def _points(rows: Sequence[dict[str, Any]], score_key: str, at_key: str) -> set:
+    """Where the seeds' known scores were measured (frames; for evaluations, also the kind)."""
+    return {r[at_key] for r in rows if r[score_key] is not None and math.isfinite(r[score_key])}
+
+
+def _frames_key(frames: Any) -> float:
+    return frames if isinstance(frames, (int, float)) else -1.0
+
+
+def _frames_text(frames: Any) -> str:
+    return format_frames(frames) if isinstance(frames, (int, float)) else "?"
+
+
 def game_row(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The per-game summary: states counted, frames summed, scores averaged over seeds."""
+    """The per-game summary: states counted, frames summed, scores averaged over seeds.
+
+    A score is averaged only over seeds measured at one point (the same frames, and for
+    evaluations the same kind): a mean of one seed's iteration 1 and another's iteration 3
+    describes no point of the run. Otherwise the row shows none and its note says why."""
     def total(key: str) -> float | None:
         values = [r[key] for r in rows if r[key] is not None]
         return sum(values) if values else None
+
+    notes = []
+    train_points = _points(rows, "train_score", "train_at")
+    if len(train_points) > 1:
+        at = ", ".join(_frames_text(f) for f in sorted(train_points, key=_frames_key))
+        notes.append(f"train not averaged: seeds at different frames ({at})")
+    eval_points = _points(rows, "eval_score", "eval_at")
+    if len(eval_points) > 1:
+        at = ", ".join(f"{'final' if kind == 'nature' else kind} at {_frames_text(f)}"
+                       for kind, f in sorted(eval_points, key=lambda p: _frames_key(p[1])))
+        notes.append(f"eval not averaged: seeds at different points ({at})")
+    same_eval = len(eval_points) <= 1
 
     rates = [r["agent_steps_per_s"] for r in rows if r["agent_steps_per_s"] is not None]
     etas = [r["eta_s"] for r in rows if r["eta_s"] is not None]
@@ -506,11 +537,14 @@ def game_row(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "experiment": rows[0]["experiment"], "game": rows[0]["game"], "seed": "all",
         "state": state_counts(rows), "frames": total("frames"),
         "total_frames": total("total_frames"), "iteration": None, "total_iterations": None,
-        "eval_score": _mean(r["eval_score"] for r in rows), "eval_kind": None,
-        "train_score": _mean(r["train_score"] for r in rows),
-        "hns": _mean(r["hns"] for r in rows),
+        "eval_score": _mean(r["eval_score"] for r in rows) if same_eval else None,
+        "eval_kind": None, "eval_at": None,
+        "train_score": (_mean(r["train_score"] for r in rows)
+                        if len(train_points) <= 1 else None), "train_at": None,
+        "hns": _mean(r["hns"] for r in rows) if same_eval else None,
         "agent_steps_per_s": sum(rates) if rates else None,
-        "eta_s": max(etas) if etas else None, "job": None, "log": None, "note": "",
+        "eta_s": max(etas) if etas else None, "job": None, "log": None,
+        "note": "; ".join(notes),
     }
 
 

@@ -261,6 +261,31 @@ def test_the_command_prints_one_table_and_fails_for_scripts(tmp_path):
     assert result.returncode == tool.EXIT_BAD_INPUT and "is not a directory" in result.stderr
 
 
+def test_the_game_row_averages_scores_only_over_seeds_measured_at_one_point(tmp_path):
+    """Seeds at different iterations: a mean of one seed's iteration 0 and another's iteration 2
+    describes no point of the run, so the game's row shows none and says why."""
+    def train(iteration: int, score: float) -> dict:
+        return {"iteration": iteration, "frames": (iteration + 1) * 1_000_000, "games": 100,
+                "score": score}
+
+    final = {"kind": "nature", "frames": 3_000_000, "score": 1200.0, "episodes": 30}
+    _run_dir(tmp_path, 0, "finished", last_train=train(2, 900.0), last_eval=final)
+    _run_dir(tmp_path, 1, "finished", last_train=train(2, 1000.0), last_eval=final)
+    rows = tool.status_rows(tool.collect_runs(tmp_path), None, {}, NOW)
+    summary = tool.game_row(rows)
+    assert (summary["train_score"], summary["eval_score"], summary["note"]) == (950.0, 1200.0, "")
+
+    _run_dir(tmp_path, 2, "running", last_train=train(0, 40.0),
+             last_eval={"kind": "iteration", "iteration": 0, "frames": 1_000_000, "score": 50.0})
+    rows = tool.status_rows(tool.collect_runs(tmp_path), None, {}, NOW)
+    summary = tool.game_row(rows)
+    assert summary["train_score"] is None and summary["eval_score"] is None
+    assert summary["hns"] is None
+    assert summary["note"] == ("train not averaged: seeds at different frames (1M, 3M); "
+                               "eval not averaged: seeds at different points "
+                               "(iteration at 1M, final at 3M)")
+
+
 def test_heartbeat_writer_rate_eta_and_period(tmp_path):
     clock = [100.0]
     writer = StatusWriter(tmp_path, experiment="nature", game=GAME, seed=0,
