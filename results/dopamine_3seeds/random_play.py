@@ -1,0 +1,111 @@
+"""Uniform random play under the `dopamine_dqn` preset's emulator settings, on a chosen
+emulator and ROM file: does the game itself differ from the one Dopamine's baselines played?
+
+Dopamine's legacy baselines (2018) ran gym's ``<Game>NoFrameskip-v0`` on atari-py 0.1.x, whose
+ROM files differ from the ones ale-py 0.12 ships (Ms. Pac-Man in 45 of 8,192 bytes, Road Runner
+in 113 of 16,384; atari-py 0.1.1, 0.1.7 and 0.2.6 ship the same files). This plays uniform random
+actions from the minimal action set, 4 emulator frames per agent step, sticky actions drawn per
+frame (p 0.25), no no-op starts, games capped at 108,000 frames: the environment of
+``dopamine_dqn`` and of Dopamine's ``dqn.gin``, without the frame preprocessing, which a
+random policy does not see. It prints one JSON line: mean, standard deviation and standard
+error of the game returns, and the mean game length in frames.
+
+    # ale-py 0.12 and its ROMs (the project's environment)
+    .venv/bin/python results/dopamine_3seeds/random_play.py --emulator ale_py --game ms_pacman
+    # atari-py 0.2.6 (ALE 0.6, built from its sdist in a separate venv), its own ROM, and
+    # ale-py's ROM copied to a file named as the game (ALE 0.6 knows a game by the file's name)
+    venv/bin/python random_play.py --emulator atari_py --game ms_pacman --rom atari_py
+    venv/bin/python random_play.py --emulator atari_py --game ms_pacman --rom /tmp/x/ms_pacman.bin
+
+results/dopamine_3seeds/README.md gives the figures and how atari-py was built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+FRAMES_PER_AGENT_STEP = 4
+STICKY_ACTION_PROBABILITY = 0.25
+MAX_GAME_FRAMES = 108_000
+
+
+def rom_path(emulator: str, rom: str, game: str) -> Path:
+    """``--rom``: a file, or the name of the package whose shipped ROM to use."""
+    if rom == "ale_py":
+        from ale_py import roms
+
+        return Path(roms.get_rom_path(game))
+    if rom == "atari_py":
+        import atari_py
+
+        return Path(atari_py.get_game_path(game))
+    return Path(rom)
+
+
+def make_ale(emulator: str, rom: Path, seed: int):
+    if emulator == "ale_py":
+        import ale_py
+
+        ale = ale_py.ALEInterface()
+        ale.setLoggerMode(ale_py.LoggerMode.Error)
+    else:
+        import atari_py
+
+        ale = atari_py.ALEInterface()
+    ale.setInt("random_seed", seed)
+    ale.setInt("frame_skip", 1)
+    ale.setFloat("repeat_action_probability", STICKY_ACTION_PROBABILITY)
+    ale.setInt("max_num_frames_per_episode", 0)
+    ale.loadROM(str(rom))
+    return ale
+
+
+def play(ale, games: int, seed: int) -> tuple[list[float], list[int]]:
+    rng = np.random.default_rng(seed)
+    actions = list(ale.getMinimalActionSet())
+    returns, lengths = [], []
+    for _ in range(games):
+        ale.reset_game()
+        total, frames = 0.0, 0
+        while not ale.game_over() and frames < MAX_GAME_FRAMES:
+            action = actions[rng.integers(len(actions))]
+            for _ in range(FRAMES_PER_AGENT_STEP):
+                total += ale.act(action)
+                frames += 1
+                if ale.game_over() or frames >= MAX_GAME_FRAMES:
+                    break
+        returns.append(total)
+        lengths.append(frames)
+    return returns, lengths
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--emulator", choices=("ale_py", "atari_py"), required=True)
+    parser.add_argument("--game", required=True, help="ROM name: ms_pacman, road_runner")
+    parser.add_argument("--rom", default=None,
+                        help="a ROM file, or ale_py / atari_py for that package's (default: the "
+                             "emulator's own)")
+    parser.add_argument("--games", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    rom = rom_path(args.emulator, args.rom or args.emulator, args.game)
+    ale = make_ale(args.emulator, rom, args.seed)
+    returns, lengths = play(ale, args.games, args.seed)
+    std = float(np.std(returns, ddof=1))
+    print(json.dumps({
+        "emulator": args.emulator, "game": args.game, "rom": str(rom),
+        "rom_md5": hashlib.md5(rom.read_bytes()).hexdigest(), "seed": args.seed,
+        "games": len(returns), "mean": float(np.mean(returns)), "std": std,
+        "se": std / math.sqrt(len(returns)), "mean_game_frames": float(np.mean(lengths)),
+    }))
+
+
+if __name__ == "__main__":
+    main()
