@@ -17,6 +17,11 @@ error of the game returns, and the mean game length in frames.
     venv/bin/python random_play.py --emulator atari_py --game ms_pacman --rom atari_py
     venv/bin/python random_play.py --emulator atari_py --game ms_pacman --rom /tmp/x/ms_pacman.bin
 
+    # the two ROM files on one emulator without sticky actions: the same RAM every 1,000
+    # frames and the same game returns over a fixed random sequence of 20,000 frames?
+    venv/bin/python random_play.py --emulator atari_py --game ms_pacman \
+        --same-game-as /tmp/x/ms_pacman.bin
+
 results/dopamine_3seeds/README.md gives the figures and how atari-py was built.
 """
 
@@ -85,6 +90,36 @@ def play(ale, games: int, seed: int) -> tuple[list[float], list[int]]:
     return returns, lengths
 
 
+def trace(ale, frames: int, seed: int) -> list:
+    """RAM digests every 1,000 frames and game returns, over a fixed random action sequence."""
+    rng = np.random.default_rng(seed)
+    actions = list(ale.getMinimalActionSet())
+    out, total = [], 0.0
+    for frame in range(frames):
+        total += ale.act(actions[rng.integers(len(actions))])
+        if ale.game_over():
+            out.append(total)
+            total = 0.0
+            ale.reset_game()
+        if frame % 1000 == 0:
+            out.append(hashlib.md5(np.asarray(ale.getRAM()).tobytes()).hexdigest())
+    return out
+
+
+def same_game(emulator: str, rom: Path, other: Path, seed: int) -> dict:
+    traces = []
+    for path in (rom, other):
+        ale = make_ale(emulator, path, seed)
+        ale.setFloat("repeat_action_probability", 0.0)
+        ale.loadROM(str(path))  # the setting takes effect at load
+        traces.append(trace(ale, 20_000, seed))
+    return {"emulator": emulator, "roms": [str(rom), str(other)],
+            "identical": traces[0] == traces[1], "points": len(traces[0]),
+            "differing_points": sum(a != b for a, b in zip(*traces)),
+            # equal across emulators too when they emulate the game alike
+            "trace_md5": [hashlib.md5(json.dumps(t).encode()).hexdigest() for t in traces]}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--emulator", choices=("ale_py", "atari_py"), required=True)
@@ -94,8 +129,13 @@ def main(argv: list[str] | None = None) -> None:
                              "emulator's own)")
     parser.add_argument("--games", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--same-game-as", type=Path, default=None,
+                        help="another ROM file: compare RAM traces without sticky actions")
     args = parser.parse_args(argv)
     rom = rom_path(args.emulator, args.rom or args.emulator, args.game)
+    if args.same_game_as is not None:
+        print(json.dumps(same_game(args.emulator, rom, args.same_game_as, args.seed)))
+        return
     ale = make_ale(args.emulator, rom, args.seed)
     returns, lengths = play(ale, args.games, args.seed)
     std = float(np.std(returns, ddof=1))
