@@ -157,6 +157,24 @@ def compare(label: str, run_dirs: Path | Sequence[Path],
     return table
 
 
+def _welch_fields(rows: dict[str, dict], complete: bool, ref: ReferencePoint) -> dict:
+    """The Welch test's columns of one iteration: of every seed once the iteration is complete;
+    before, an interim test of the seeds that have finished it (2 or more, and only if it gives
+    a p-value), which no verdict uses; nothing otherwise."""
+    finished = {s: r["train_raw_return_mean"] for s, r in rows.items() if not r["in_progress"]}
+    if not complete and len(finished) < 2:
+        return {}
+    test = welch_test(list(finished.values()), ref.values)
+    if complete:
+        note = test.note
+    elif test.p is None:
+        return {}
+    else:
+        note = f"interim: seeds {', '.join(finished)} only, the ones that have finished it"
+    return {"welch_t": test.t, "welch_df": test.df, "welch_p": test.p, "welch_note": note,
+            "welch_seeds": " ".join(finished) if test.p is not None else ""}
+
+
 def _compare_game(label: str, game: str, seeds: Sequence[Run],
                   reference: dict[int, ReferencePoint],
                   expected_seeds: int | None = None) -> list[dict]:
@@ -194,17 +212,7 @@ def _compare_game(label: str, game: str, seeds: Sequence[Run],
                        dopamine_min=ref.min, dopamine_max=ref.max,
                        mean_vs_dopamine_range=("below" if mean < ref.min else
                                                "above" if mean > ref.max else "inside"))
-            # Tested: every seed once the iteration is complete; before, the seeds that have
-            # finished it (2 or more), as an interim test the verdict does not use.
-            finished = {s: r["train_raw_return_mean"] for s, r in rows.items()
-                        if not r["in_progress"]}
-            test = welch_test(list(finished.values()), ref.values) \
-                if complete or len(finished) >= 2 else None
-            if test is not None and (complete or test.p is not None):
-                note = test.note if complete else (
-                    f"interim: seeds {', '.join(finished)} only, the ones that have finished it")
-                out.update(welch_t=test.t, welch_df=test.df, welch_p=test.p, welch_note=note,
-                           welch_seeds=" ".join(finished) if test.p is not None else "")
+            out.update(_welch_fields(rows, complete, ref))
             if not complete:
                 out["verdict"] = "in progress: not judged"
             elif judged and iteration >= FIRST_JUDGED_ITERATION:
