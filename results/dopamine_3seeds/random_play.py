@@ -53,7 +53,8 @@ def rom_path(emulator: str, rom: str, game: str) -> Path:
     return Path(rom)
 
 
-def make_ale(emulator: str, rom: Path, seed: int):
+def make_ale(emulator: str, rom: Path, seed: int,
+             sticky_probability: float = STICKY_ACTION_PROBABILITY):
     if emulator == "ale_py":
         import ale_py
 
@@ -65,7 +66,7 @@ def make_ale(emulator: str, rom: Path, seed: int):
         ale = atari_py.ALEInterface()
     ale.setInt("random_seed", seed)
     ale.setInt("frame_skip", 1)
-    ale.setFloat("repeat_action_probability", STICKY_ACTION_PROBABILITY)
+    ale.setFloat("repeat_action_probability", sticky_probability)
     ale.setInt("max_num_frames_per_episode", 0)
     ale.loadROM(str(rom))
     return ale
@@ -109,9 +110,7 @@ def trace(ale, frames: int, seed: int) -> list:
 def same_game(emulator: str, rom: Path, other: Path, seed: int) -> dict:
     traces = []
     for path in (rom, other):
-        ale = make_ale(emulator, path, seed)
-        ale.setFloat("repeat_action_probability", 0.0)
-        ale.loadROM(str(path))  # the setting takes effect at load
+        ale = make_ale(emulator, path, seed, sticky_probability=0.0)
         traces.append(trace(ale, 20_000, seed))
     return {"emulator": emulator, "roms": [str(rom), str(other)],
             "identical": traces[0] == traces[1], "points": len(traces[0]),
